@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every build, run and test dependency of referrald from Debian 12 packages.
+# Idempotent: packages already present are skipped, so `make` targets can call it every time.
+# Uses sudo when not root. Nothing is downloaded from anywhere but the Debian archive.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ make cmake pkg-config ca-certificates
+  # HTTP server: RESTinio on standalone Asio (+ its fmt and http-parser link deps)
+  librestinio-dev libasio-dev libfmt-dev libhttp-parser-dev
+  # storage
+  libsqlite3-dev sqlite3
+  # JSON, tokens, logging, command line
+  nlohmann-json3-dev libssl-dev libspdlog-dev libcli11-dev
+  # tests: GoogleTest and an HTTP client for integration tests
+  libgtest-dev libgmock-dev libcpp-httplib-dev
+  # used by the README walk-through
+  curl jq
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
