@@ -1,0 +1,40 @@
+#include "domain/model.hpp"
+
+namespace referrald::domain {
+
+std::string_view ToString(ReferralStatus s) {
+  switch (s) {
+    case ReferralStatus::kPending:
+      return "pending";
+    case ReferralStatus::kConverted:
+      return "converted";
+    case ReferralStatus::kExpired:
+      return "expired";
+  }
+  return "pending";
+}
+
+std::string_view ToString(RewardType t) {
+  switch (t) {
+    case RewardType::kFreePremium:
+      return "free_premium";
+    case RewardType::kBadge:
+      return "badge";
+  }
+  return "free_premium";
+}
+
+std::optional<ReferralStatus> ParseReferralStatus(std::string_view s) {
+  if (s == "pending") return ReferralStatus::kPending;
+  if (s == "converted") return ReferralStatus::kConverted;
+  if (s == "expired") return ReferralStatus::kExpired;
+  return std::nullopt;
+}
+
+std::optional<RewardType> ParseRewardType(std::string_view s) {
+  if (s == "free_premium") return RewardType::kFreePremium;
+  if (s == "badge") return RewardType::kBadge;
+  return std::nullopt;
+}
+
+}  // namespace referrald::domain

@@ -1,0 +1,144 @@
+#pragma once
+// The referral program's entities and read models. Plain data: no SQL, no HTTP, no JSON.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "util/clock.hpp"
+
+namespace referrald::domain {
+
+struct User {
+  std::string id;  // UUID from the token's `sub`
+  std::optional<std::string> email;
+  TimePoint created_at;
+  std::optional<TimePoint> premium_until;
+};
+
+struct ReferralCode {
+  std::string id;
+  std::string user_id;
+  std::string code;  // uppercase, from kCodeAlphabet
+  bool is_active = true;
+  TimePoint created_at;
+  TimePoint expires_at;
+};
+
+enum class ReferralStatus { kPending, kConverted, kExpired };
+
+struct Referral {
+  std::string id;
+  std::string referrer_user_id;
+  std::string referred_user_id;
+  std::string referral_code_id;
+  ReferralStatus status = ReferralStatus::kPending;
+  TimePoint created_at;
+  std::optional<TimePoint> converted_at;
+};
+
+enum class RewardType { kFreePremium, kBadge };
+
+// The reward's JSON value: {"days": N} for free_premium, {"badge": "..."} for a badge.
+struct RewardValue {
+  std::optional<std::int64_t> days;
+  std::optional<std::string> badge;
+};
+
+struct Reward {
+  std::string id;
+  std::string user_id;
+  RewardType type = RewardType::kFreePremium;
+  RewardValue value;
+  bool is_claimed = false;
+  TimePoint created_at;
+  std::optional<TimePoint> claimed_at;
+  std::optional<TimePoint> expires_at;
+  std::optional<std::string> source_referral_id;  // the converted referral that earned it
+};
+
+// A referral turned into a reward, exactly once.
+struct Conversion {
+  Referral referral;
+  Reward reward;
+};
+
+struct Subscription {
+  std::string id;
+  std::string user_id;
+  std::string tier;    // "premium"
+  std::string status;  // "active"
+  std::string provider;
+  std::string provider_ref;
+  TimePoint created_at;
+};
+
+struct SubscriptionCreated {
+  Subscription subscription;
+  std::optional<Conversion> conversion;  // set when the subscriber had a pending referral
+};
+
+// What GET /api/subscriptions/me shows.
+struct PremiumStatus {
+  std::string tier;    // "premium" or "free"
+  std::string status;  // subscription status, "none" without one
+  std::optional<TimePoint> premium_until;
+};
+
+struct ReferrerStats {
+  std::int64_t total_referrals = 0;
+  std::int64_t converted_referrals = 0;
+  std::int64_t pending_referrals = 0;
+  std::int64_t total_rewards_earned = 0;
+};
+
+struct LeaderboardEntry {
+  std::string user_id;
+  std::optional<std::string> email;
+  std::int64_t total_referrals = 0;
+  std::int64_t converted_referrals = 0;
+  std::int64_t rank = 0;  // competition rank, set by the domain
+};
+
+// Raw counts the store returns for GET /analytics; the domain derives the rate.
+struct AnalyticsCounts {
+  std::int64_t total_referrals = 0;
+  std::int64_t converted_referrals = 0;
+  std::int64_t total_rewards_awarded = 0;
+  std::int64_t active_codes = 0;
+  std::int64_t expired_codes = 0;
+};
+
+struct AnalyticsSummary {
+  AnalyticsCounts counts;
+  double conversion_rate = 0.0;  // percent, one decimal
+};
+
+struct DailyCount {
+  std::string date;  // YYYY-MM-DD, UTC
+  std::int64_t signups = 0;
+  std::int64_t conversions = 0;
+};
+
+// One automation_logs row. Details become a JSON object in storage.
+using AuditValue = std::variant<std::string, std::int64_t, double, bool>;
+struct AuditEntry {
+  std::string id;
+  std::string service;
+  std::string action;
+  std::string status;  // "success", "failed", "pending"
+  std::optional<std::string> user_id;
+  std::vector<std::pair<std::string, AuditValue>> details;
+  std::optional<std::string> error_message;
+  TimePoint created_at;
+};
+
+std::string_view ToString(ReferralStatus s);
+std::string_view ToString(RewardType t);
+std::optional<ReferralStatus> ParseReferralStatus(std::string_view s);
+std::optional<RewardType> ParseRewardType(std::string_view s);
+
+}  // namespace referrald::domain

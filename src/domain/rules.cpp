@@ -1,0 +1,98 @@
+#include "domain/rules.hpp"
+
+#include <cmath>
+#include <map>
+
+#include "util/time_format.hpp"
+
+namespace referrald::domain {
+
+std::string GenerateCodeText(RandomSource& random, int length) {
+  std::string code;
+  code.reserve(static_cast<std::size_t>(length));
+  for (int i = 0; i < length; ++i) {
+    code.push_back(kCodeAlphabet[random.Uniform(static_cast<std::uint32_t>(kCodeAlphabet.size()))]);
+  }
+  return code;
+}
+
+std::string NormalizeCode(std::string_view input) {
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  };
+  while (!input.empty() && is_space(input.front())) input.remove_prefix(1);
+  while (!input.empty() && is_space(input.back())) input.remove_suffix(1);
+  std::string out(input);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+std::optional<Period> ParsePeriod(std::string_view s) {
+  if (s == "all") return Period::kAll;
+  if (s == "month") return Period::kMonth;
+  if (s == "week") return Period::kWeek;
+  return std::nullopt;
+}
+
+std::optional<TimePoint> PeriodStart(Period period, TimePoint now) {
+  switch (period) {
+    case Period::kAll:
+      return std::nullopt;
+    case Period::kMonth:
+      return AddDays(StartOfUtcDay(now), -29);
+    case Period::kWeek:
+      return AddDays(StartOfUtcDay(now), -6);
+  }
+  return std::nullopt;
+}
+
+void AssignCompetitionRanks(std::vector<LeaderboardEntry>& rows) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const bool ties_previous = i > 0 &&
+                               rows[i].converted_referrals == rows[i - 1].converted_referrals &&
+                               rows[i].total_referrals == rows[i - 1].total_referrals;
+    rows[i].rank = ties_previous ? rows[i - 1].rank : static_cast<std::int64_t>(i) + 1;
+  }
+}
+
+std::string MaskEmail(std::string_view email) {
+  const auto at = email.find('@');
+  if (at == std::string_view::npos || at == 0) return "***";
+  std::string out;
+  out.push_back(email.front());
+  out += "***";
+  out += email.substr(at);
+  return out;
+}
+
+double ConversionRate(std::int64_t converted, std::int64_t total) {
+  if (total <= 0) return 0.0;
+  const double pct = static_cast<double>(converted) * 100.0 / static_cast<double>(total);
+  return std::round(pct * 10.0) / 10.0;
+}
+
+std::vector<DailyCount> FillTrend(const std::vector<DailyCount>& sparse, int days, TimePoint now) {
+  std::map<std::string, const DailyCount*> by_date;
+  for (const auto& d : sparse) by_date[d.date] = &d;
+  std::vector<DailyCount> out;
+  out.reserve(static_cast<std::size_t>(days));
+  const TimePoint today = StartOfUtcDay(now);
+  for (int i = days - 1; i >= 0; --i) {
+    DailyCount day{FormatDate(AddDays(today, -i)), 0, 0};
+    if (auto it = by_date.find(day.date); it != by_date.end()) {
+      day.signups = it->second->signups;
+      day.conversions = it->second->conversions;
+    }
+    out.push_back(std::move(day));
+  }
+  return out;
+}
+
+TimePoint ExtendPremium(TimePoint now, std::optional<TimePoint> current, std::int64_t days) {
+  const TimePoint base = current && *current > now ? *current : now;
+  return AddDays(base, days);
+}
+
+}  // namespace referrald::domain

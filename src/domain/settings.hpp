@@ -1,0 +1,16 @@
+#pragma once
+// The referral program's tunables (contract section 1), already validated by app/config.
+
+#include <cstdint>
+
+namespace referrald::domain {
+
+struct ReferralSettings {
+  int code_length = 8;                      // 6..32
+  std::int64_t code_expiration_days = 365;  // default lifetime of a code
+  std::int64_t reward_days = 30;            // premium days per conversion
+  std::int64_t reward_claim_days = 90;      // 0 = claimable forever
+  std::int64_t master_threshold = 5;        // conversions for the Referral Master badge
+};
+
+}  // namespace referrald::domain

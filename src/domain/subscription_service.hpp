@@ -1,0 +1,60 @@
+#pragma once
+// Premium subscriptions: charge through a PaymentProvider, then convert the subscriber's referral.
+
+#include <string>
+#include <string_view>
+
+#include "domain/model.hpp"
+#include "domain/referral_service.hpp"
+#include "domain/store.hpp"
+#include "util/clock.hpp"
+#include "util/random.hpp"
+#include "util/result.hpp"
+
+namespace referrald::domain {
+
+struct PaymentReceipt {
+  std::string provider;   // e.g. "sandbox"
+  std::string reference;  // the provider's id for the charge
+};
+
+// A payment processor. Charge is called before anything is written; an error means nothing is.
+class PaymentProvider {
+ public:
+  virtual ~PaymentProvider() = default;
+  // Errors: PaymentDeclined.
+  virtual Result<PaymentReceipt> Charge(const std::string& user_id, std::string_view tier,
+                                        std::string_view nonce) = 0;
+};
+
+// Declines nonces starting with "fake-processor-declined"; accepts every other non-empty nonce.
+class SandboxPaymentProvider final : public PaymentProvider {
+ public:
+  explicit SandboxPaymentProvider(RandomSource& random, const Clock& clock);
+  Result<PaymentReceipt> Charge(const std::string& user_id, std::string_view tier,
+                                std::string_view nonce) override;
+
+ private:
+  RandomSource& random_;
+  const Clock& clock_;
+};
+
+class SubscriptionService {
+ public:
+  SubscriptionService(Store& store, PaymentProvider& payments, ReferralService& referrals,
+                      const Clock& clock, RandomSource& random);
+
+  // tier must be "premium", nonce non-empty. Errors: Invalid, PaymentDeclined, AlreadySubscribed.
+  Result<SubscriptionCreated> Create(const std::string& user_id, std::string_view tier,
+                                     std::string_view nonce);
+  Result<PremiumStatus> Me(const std::string& user_id);
+
+ private:
+  Store& store_;
+  PaymentProvider& payments_;
+  ReferralService& referrals_;
+  const Clock& clock_;
+  RandomSource& random_;
+};
+
+}  // namespace referrald::domain
