@@ -1,0 +1,32 @@
+#pragma once
+// The one mapping from ErrorCode to HTTP status, and the contract's error body
+// {"error": message, "code": MACHINE_CODE, "requestId": id} (+ Error::extra as a field).
+
+#include "http/request.hpp"
+#include "util/result.hpp"
+
+namespace referrald::http {
+
+// The HTTP status for `code`.
+int HttpStatus(ErrorCode code);
+
+// The error response for `error`, answering the request whose id is `request_id`.
+Response ErrorResponse(const Error& error, std::string_view request_id);
+inline Response ErrorResponse(const Error& error, const Request& request) {
+  return ErrorResponse(error, request.request_id);
+}
+
+// Errors the HTTP layer itself raises.
+namespace http_errors {
+Error NotFound();                       // 404 NOT_FOUND: no such route
+Error Unauthorized();                   // 401 UNAUTHORIZED
+Error Forbidden();                      // 403 FORBIDDEN
+Error PayloadTooLarge();                // 413 PAYLOAD_TOO_LARGE
+Error ServiceDisabled();                // 503 SERVICE_DISABLED
+Error Internal();                       // 500 INTERNAL_ERROR
+Error ShuttingDown();                   // 503 SHUTTING_DOWN
+Error InvalidJson();                    // 400 INVALID_JSON
+Error Validation(std::string message);  // 400 VALIDATION_ERROR
+}  // namespace http_errors
+
+}  // namespace referrald::http

@@ -1,0 +1,29 @@
+#pragma once
+// Route handlers: plain functions from request to response, testable without a socket. Each
+// runs after the pipeline authenticated the caller (request.caller) when its route needs it.
+
+#include "http/request.hpp"
+#include "http/server.hpp"
+
+namespace referrald::http {
+
+// /api/referral
+Response HandleGenerateCode(const Request& request, const Dependencies& deps);
+Response HandleGetCode(const Request& request, const Dependencies& deps);
+Response HandleTrack(const Request& request, const Dependencies& deps);
+Response HandleStats(const Request& request, const Dependencies& deps);
+Response HandleRewards(const Request& request, const Dependencies& deps);
+Response HandleClaimReward(const Request& request, const Dependencies& deps);
+Response HandleLeaderboard(const Request& request, const Dependencies& deps);
+Response HandleAnalytics(const Request& request, const Dependencies& deps);
+Response HandleTrends(const Request& request, const Dependencies& deps);
+Response HandleConvert(const Request& request, const Dependencies& deps);
+
+// /api/subscriptions
+Response HandleCreateSubscription(const Request& request, const Dependencies& deps);
+Response HandleSubscriptionMe(const Request& request, const Dependencies& deps);
+
+// operations
+Response HandleHealth(const Request& request, const Dependencies& deps);
+
+}  // namespace referrald::http

@@ -1,0 +1,93 @@
+// /api/referral/*: each handler parses, calls ReferralService, and maps the result.
+
+#include "domain/referral_service.hpp"
+#include "http/error_mapping.hpp"
+#include "http/handlers/handlers.hpp"
+#include "http/json_mapping.hpp"
+
+namespace referrald::http {
+
+namespace {
+constexpr int kDefaultLeaderboardLimit = 10;
+constexpr int kMaxLeaderboardLimit = 100;
+constexpr int kDefaultTrendDays = 30;
+constexpr int kMaxTrendDays = 365;
+}  // namespace
+
+Response HandleGenerateCode(const Request& request, const Dependencies& deps) {
+  auto body = ParseGenerateCodeBody(request.body);
+  if (!body) return ErrorResponse(body.error(), request);
+  auto code = deps.referrals.GenerateCode(request.caller.user_id, body->expires_in_days);
+  if (!code) return ErrorResponse(code.error(), request);
+  return JsonResponse(status::kCreated, GeneratedCodeJson(*code));
+}
+
+Response HandleGetCode(const Request& request, const Dependencies& deps) {
+  auto code = deps.referrals.GetCode(request.caller.user_id);
+  if (!code) return ErrorResponse(code.error(), request);
+  return JsonResponse(status::kOk, CodeJson(*code, deps.clock.Now()));
+}
+
+Response HandleTrack(const Request& request, const Dependencies& deps) {
+  auto body = ParseTrackBody(request.body);
+  if (!body) return ErrorResponse(body.error(), request);
+  auto referral = deps.referrals.Track(request.caller.user_id, body->referral_code);
+  if (!referral) return ErrorResponse(referral.error(), request);
+  return JsonResponse(status::kCreated, TrackedJson(*referral));
+}
+
+Response HandleStats(const Request& request, const Dependencies& deps) {
+  auto stats = deps.referrals.Stats(request.caller.user_id);
+  if (!stats) return ErrorResponse(stats.error(), request);
+  return JsonResponse(status::kOk, StatsJson(*stats));
+}
+
+Response HandleRewards(const Request& request, const Dependencies& deps) {
+  auto rewards = deps.referrals.Rewards(request.caller.user_id);
+  if (!rewards) return ErrorResponse(rewards.error(), request);
+  return JsonResponse(status::kOk, RewardsJson(*rewards));
+}
+
+Response HandleClaimReward(const Request& request, const Dependencies& deps) {
+  auto body = ParseClaimRewardBody(request.body);
+  if (!body) return ErrorResponse(body.error(), request);
+  auto reward = deps.referrals.ClaimReward(request.caller.user_id, body->reward_id);
+  if (!reward) return ErrorResponse(reward.error(), request);
+  return JsonResponse(status::kOk, ClaimedJson(*reward));
+}
+
+Response HandleLeaderboard(const Request& request, const Dependencies& deps) {
+  auto period = ParsePeriodParam(request);
+  if (!period) return ErrorResponse(period.error(), request);
+  auto limit = ParseIntParam(request, "limit", kDefaultLeaderboardLimit, 1, kMaxLeaderboardLimit);
+  if (!limit) return ErrorResponse(limit.error(), request);
+  auto rows = deps.referrals.Leaderboard(*period, *limit, request.caller.is_admin);
+  if (!rows) return ErrorResponse(rows.error(), request);
+  return JsonResponse(status::kOk, LeaderboardJson(*rows));
+}
+
+Response HandleAnalytics(const Request& request, const Dependencies& deps) {
+  auto period = ParsePeriodParam(request);
+  if (!period) return ErrorResponse(period.error(), request);
+  auto summary = deps.referrals.Analytics(*period);
+  if (!summary) return ErrorResponse(summary.error(), request);
+  return JsonResponse(status::kOk, AnalyticsJson(*summary));
+}
+
+Response HandleTrends(const Request& request, const Dependencies& deps) {
+  auto days = ParseIntParam(request, "days", kDefaultTrendDays, 1, kMaxTrendDays);
+  if (!days) return ErrorResponse(days.error(), request);
+  auto trend = deps.referrals.Trends(*days);
+  if (!trend) return ErrorResponse(trend.error(), request);
+  return JsonResponse(status::kOk, TrendsJson(*trend));
+}
+
+Response HandleConvert(const Request& request, const Dependencies& deps) {
+  auto body = ParseConvertBody(request.body);
+  if (!body) return ErrorResponse(body.error(), request);
+  auto conversion = deps.referrals.Convert(body->referred_user_id);
+  if (!conversion) return ErrorResponse(conversion.error(), request);
+  return JsonResponse(status::kOk, ConvertedJson(*conversion));
+}
+
+}  // namespace referrald::http

@@ -1,0 +1,24 @@
+// /api/subscriptions/*: payment, then the subscriber's referral converts (inside the service).
+
+#include "domain/subscription_service.hpp"
+#include "http/error_mapping.hpp"
+#include "http/handlers/handlers.hpp"
+#include "http/json_mapping.hpp"
+
+namespace referrald::http {
+
+Response HandleCreateSubscription(const Request& request, const Dependencies& deps) {
+  auto body = ParseCreateSubscriptionBody(request.body);
+  if (!body) return ErrorResponse(body.error(), request);
+  auto created = deps.subscriptions.Create(request.caller.user_id, body->tier, body->nonce);
+  if (!created) return ErrorResponse(created.error(), request);
+  return JsonResponse(status::kCreated, SubscriptionJson(created->subscription));
+}
+
+Response HandleSubscriptionMe(const Request& request, const Dependencies& deps) {
+  auto premium = deps.subscriptions.Me(request.caller.user_id);
+  if (!premium) return ErrorResponse(premium.error(), request);
+  return JsonResponse(status::kOk, PremiumStatusJson(*premium));
+}
+
+}  // namespace referrald::http

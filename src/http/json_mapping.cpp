@@ -1,0 +1,281 @@
+#include "http/json_mapping.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "http/error_mapping.hpp"
+#include "util/time_format.hpp"
+#include "util/uuid.hpp"
+
+namespace referrald::http {
+namespace {
+
+using json = nlohmann::json;
+using http_errors::Validation;
+
+bool IsBlank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
+// Malformed JSON (including invalid UTF-8) or a non-object → INVALID_JSON; a number too large
+// for a double (1e400) → VALIDATION_ERROR.
+Result<json> ParseObject(std::string_view body) {
+  json value;
+  try {
+    value = json::parse(body);
+  } catch (const json::out_of_range&) {
+    return Validation("A number in the request body is out of range");
+  } catch (const json::exception&) {
+    return http_errors::InvalidJson();
+  }
+  if (!value.is_object()) return http_errors::InvalidJson();
+  return value;
+}
+
+// The field `name`; nullopt when absent or null.
+const json* Field(const json& object, const char* name) {
+  const auto it = object.find(name);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+Result<std::string> RequiredString(const json& object, const char* name) {
+  const json* field = Field(object, name);
+  if (field == nullptr) return Validation(std::string(name) + " is required");
+  if (!field->is_string()) return Validation(std::string(name) + " must be a string");
+  return field->get<std::string>();
+}
+
+Result<std::string> RequiredUuid(const json& object, const char* name) {
+  auto text = RequiredString(object, name);
+  if (!text) return text.error();
+  if (!IsUuid(*text)) return Validation(std::string(name) + " must be a UUID");
+  return CanonicalUuid(*text);
+}
+
+bool HasControlCharacter(std::string_view s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
+}
+
+json OptionalTime(const std::optional<TimePoint>& t) {
+  return t ? json(FormatIso8601(*t)) : json(nullptr);
+}
+
+json OptionalString(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
+
+}  // namespace
+
+// --- bodies ---------------------------------------------------------------------------------
+
+Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body) {
+  GenerateCodeBody out;
+  if (IsBlank(body)) return out;
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  const json* days = Field(*object, "expiresInDays");
+  if (days == nullptr) return out;
+  constexpr const char* kMessage = "expiresInDays must be an integer between 1 and 3650";
+  if (!days->is_number_integer()) return Validation(kMessage);
+  if (days->is_number_unsigned()) {
+    const auto value = days->get<std::uint64_t>();
+    if (value < 1 || value > static_cast<std::uint64_t>(kMaxExpiresInDays)) {
+      return Validation(kMessage);
+    }
+    out.expires_in_days = static_cast<std::int64_t>(value);
+  } else {
+    const auto value = days->get<std::int64_t>();
+    if (value < 1 || value > kMaxExpiresInDays) return Validation(kMessage);
+    out.expires_in_days = value;
+  }
+  return out;
+}
+
+Result<TrackBody> ParseTrackBody(std::string_view body) {
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  auto code = RequiredString(*object, "referralCode");
+  if (!code) return code.error();
+  if (code->size() > kMaxReferralCodeLength) {
+    return MakeError(ErrorCode::kInvalidArgument, "INVALID_CODE",
+                     "Invalid or expired referral code");
+  }
+  return TrackBody{std::move(*code)};
+}
+
+Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body) {
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  auto id = RequiredUuid(*object, "rewardId");
+  if (!id) return id.error();
+  return ClaimRewardBody{std::move(*id)};
+}
+
+Result<ConvertBody> ParseConvertBody(std::string_view body) {
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  auto id = RequiredUuid(*object, "referredUserId");
+  if (!id) return id.error();
+  return ConvertBody{std::move(*id)};
+}
+
+Result<CreateSubscriptionBody> ParseCreateSubscriptionBody(std::string_view body) {
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  auto tier = RequiredString(*object, "tier");
+  if (!tier) return tier.error();
+  if (*tier != "premium") return Validation("tier must be \"premium\"");
+  auto nonce = RequiredString(*object, "nonce");
+  if (!nonce) return nonce.error();
+  if (nonce->empty() || nonce->size() > kMaxNonceLength || HasControlCharacter(*nonce)) {
+    return Validation("nonce must be a non-empty string of at most 256 printable characters");
+  }
+  return CreateSubscriptionBody{std::move(*tier), std::move(*nonce)};
+}
+
+// --- query parameters -----------------------------------------------------------------------
+
+Result<domain::Period> ParsePeriodParam(const Request& request, domain::Period fallback) {
+  const auto value = request.QueryParam("period");
+  if (!value) return fallback;
+  if (*value == "all") return domain::Period::kAll;
+  if (*value == "month") return domain::Period::kMonth;
+  if (*value == "week") return domain::Period::kWeek;
+  return Validation("period must be one of all, month, week");
+}
+
+Result<int> ParseIntParam(const Request& request, std::string_view name, int fallback, int min,
+                          int max) {
+  const auto value = request.QueryParam(name);
+  if (!value) return fallback;
+  const auto invalid = [&] {
+    return Validation(std::string(name) + " must be an integer between " + std::to_string(min) +
+                      " and " + std::to_string(max));
+  };
+  if (value->empty() || value->size() > 9 ||
+      !std::all_of(value->begin(), value->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return invalid();
+  }
+  int parsed = 0;
+  const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), parsed);
+  if (ec != std::errc() || end != value->data() + value->size() || parsed < min || parsed > max) {
+    return invalid();
+  }
+  return parsed;
+}
+
+// --- responses ------------------------------------------------------------------------------
+
+std::string DumpJson(const json& body) {
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Response JsonResponse(int status, const json& body) {
+  Response response;
+  response.status = status;
+  response.body = DumpJson(body);
+  return response;
+}
+
+json ToJson(const domain::RewardValue& value) {
+  json out = json::object();
+  if (value.days) out["days"] = *value.days;
+  if (value.badge) out["badge"] = *value.badge;
+  return out;
+}
+
+json GeneratedCodeJson(const domain::ReferralCode& code) {
+  return {
+      {"code", code.code}, {"userId", code.user_id}, {"expiresAt", FormatIso8601(code.expires_at)}};
+}
+
+json CodeJson(const domain::ReferralCode& code, TimePoint now) {
+  json out = GeneratedCodeJson(code);
+  out["isActive"] = code.is_active && code.expires_at > now;
+  return out;
+}
+
+json TrackedJson(const domain::Referral& referral) {
+  return {{"message", "Referral tracked successfully"},
+          {"referralId", referral.id},
+          {"referrerUserId", referral.referrer_user_id}};
+}
+
+json StatsJson(const domain::ReferrerStats& stats) {
+  return {{"totalReferrals", stats.total_referrals},
+          {"convertedReferrals", stats.converted_referrals},
+          {"pendingReferrals", stats.pending_referrals},
+          {"totalRewardsEarned", stats.total_rewards_earned}};
+}
+
+json RewardsJson(const std::vector<domain::Reward>& rewards) {
+  json out = json::array();
+  for (const auto& reward : rewards) {
+    out.push_back({{"id", reward.id},
+                   {"rewardType", std::string(domain::ToString(reward.type))},
+                   {"rewardValue", ToJson(reward.value)},
+                   {"isClaimed", reward.is_claimed},
+                   {"createdAt", FormatIso8601(reward.created_at)},
+                   {"claimedAt", OptionalTime(reward.claimed_at)},
+                   {"expiresAt", OptionalTime(reward.expires_at)}});
+  }
+  return out;
+}
+
+json ClaimedJson(const domain::Reward& reward) {
+  return {{"message", "Reward claimed successfully"},
+          {"reward",
+           {{"id", reward.id},
+            {"rewardType", std::string(domain::ToString(reward.type))},
+            {"rewardValue", ToJson(reward.value)},
+            {"claimedAt", OptionalTime(reward.claimed_at)}}}};
+}
+
+json LeaderboardJson(const std::vector<domain::LeaderboardEntry>& rows) {
+  json out = json::array();
+  for (const auto& row : rows) {
+    out.push_back({{"userId", row.user_id},
+                   {"email", OptionalString(row.email)},
+                   {"totalReferrals", row.total_referrals},
+                   {"convertedReferrals", row.converted_referrals},
+                   {"rank", row.rank}});
+  }
+  return out;
+}
+
+json AnalyticsJson(const domain::AnalyticsSummary& summary) {
+  return {{"totalReferrals", summary.counts.total_referrals},
+          {"convertedReferrals", summary.counts.converted_referrals},
+          {"conversionRate", summary.conversion_rate},
+          {"totalRewardsAwarded", summary.counts.total_rewards_awarded},
+          {"activeCodes", summary.counts.active_codes},
+          {"expiredCodes", summary.counts.expired_codes}};
+}
+
+json TrendsJson(const std::vector<domain::DailyCount>& days) {
+  json out = json::array();
+  for (const auto& day : days) {
+    out.push_back({{"date", day.date}, {"signups", day.signups}, {"conversions", day.conversions}});
+  }
+  return out;
+}
+
+json ConvertedJson(const domain::Conversion& conversion) {
+  return {{"message", "Referral converted successfully"}, {"referralId", conversion.referral.id}};
+}
+
+json SubscriptionJson(const domain::Subscription& subscription) {
+  return {{"subscriptionId", subscription.id},
+          {"userId", subscription.user_id},
+          {"tier", subscription.tier},
+          {"status", subscription.status}};
+}
+
+json PremiumStatusJson(const domain::PremiumStatus& premium) {
+  return {{"tier", premium.tier},
+          {"status", premium.status},
+          {"premiumUntil", OptionalTime(premium.premium_until)}};
+}
+
+}  // namespace referrald::http

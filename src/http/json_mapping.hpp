@@ -1,0 +1,94 @@
+#pragma once
+// JSON at the HTTP edge (nlohmann-json): request bodies and query parameters parsed into typed
+// values (400 INVALID_JSON / VALIDATION_ERROR on failure), domain values serialised in the
+// contract's camelCase shapes.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/model.hpp"
+#include "domain/rules.hpp"
+#include "http/request.hpp"
+#include "util/clock.hpp"
+#include "util/result.hpp"
+
+namespace referrald::http {
+
+// --- bodies ---------------------------------------------------------------------------------
+
+struct GenerateCodeBody {
+  std::optional<std::int64_t> expires_in_days;  // 1..3650 when present
+};
+struct TrackBody {
+  std::string referral_code;  // as sent; the domain trims and uppercases
+};
+struct ClaimRewardBody {
+  std::string reward_id;  // canonical lowercase UUID
+};
+struct ConvertBody {
+  std::string referred_user_id;  // canonical lowercase UUID
+};
+struct CreateSubscriptionBody {
+  std::string tier;   // "premium"
+  std::string nonce;  // 1..256 characters
+};
+
+inline constexpr std::int64_t kMaxExpiresInDays = 3650;
+inline constexpr std::size_t kMaxReferralCodeLength = 64;
+inline constexpr std::size_t kMaxNonceLength = 256;
+
+// An empty (or all-whitespace) body is allowed: every field is optional.
+Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body);
+Result<TrackBody> ParseTrackBody(std::string_view body);
+Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body);
+Result<ConvertBody> ParseConvertBody(std::string_view body);
+Result<CreateSubscriptionBody> ParseCreateSubscriptionBody(std::string_view body);
+
+// --- query parameters -----------------------------------------------------------------------
+
+// `period`: all | month | week; `fallback` when absent.
+Result<domain::Period> ParsePeriodParam(const Request& request,
+                                        domain::Period fallback = domain::Period::kAll);
+// A decimal integer in [min, max]; `fallback` when absent. Anything else (empty, sign, "5x",
+// out of range) → VALIDATION_ERROR naming the parameter.
+Result<int> ParseIntParam(const Request& request, std::string_view name, int fallback, int min,
+                          int max);
+
+// --- responses ------------------------------------------------------------------------------
+
+// A JSON response; invalid UTF-8 in strings is replaced, never thrown.
+Response JsonResponse(int status, const nlohmann::json& body);
+std::string DumpJson(const nlohmann::json& body);
+
+nlohmann::json ToJson(const domain::RewardValue& value);
+// {code, userId, expiresAt}
+nlohmann::json GeneratedCodeJson(const domain::ReferralCode& code);
+// {code, userId, expiresAt, isActive}; isActive is false once expired at `now`.
+nlohmann::json CodeJson(const domain::ReferralCode& code, TimePoint now);
+// {message, referralId, referrerUserId}
+nlohmann::json TrackedJson(const domain::Referral& referral);
+// {totalReferrals, convertedReferrals, pendingReferrals, totalRewardsEarned}
+nlohmann::json StatsJson(const domain::ReferrerStats& stats);
+// [{id, rewardType, rewardValue, isClaimed, createdAt, claimedAt, expiresAt}]
+nlohmann::json RewardsJson(const std::vector<domain::Reward>& rewards);
+// {message, reward: {id, rewardType, rewardValue, claimedAt}}
+nlohmann::json ClaimedJson(const domain::Reward& reward);
+// [{userId, email, totalReferrals, convertedReferrals, rank}]
+nlohmann::json LeaderboardJson(const std::vector<domain::LeaderboardEntry>& rows);
+// {totalReferrals, convertedReferrals, conversionRate, totalRewardsAwarded, activeCodes,
+//  expiredCodes}
+nlohmann::json AnalyticsJson(const domain::AnalyticsSummary& summary);
+// [{date, signups, conversions}]
+nlohmann::json TrendsJson(const std::vector<domain::DailyCount>& days);
+// {message, referralId}
+nlohmann::json ConvertedJson(const domain::Conversion& conversion);
+// {subscriptionId, userId, tier, status}
+nlohmann::json SubscriptionJson(const domain::Subscription& subscription);
+// {tier, status, premiumUntil}
+nlohmann::json PremiumStatusJson(const domain::PremiumStatus& premium);
+
+}  // namespace referrald::http

@@ -1,0 +1,193 @@
+#include "http/jwt.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <string>
+
+#include "util/time_format.hpp"
+
+namespace referrald::http {
+namespace {
+
+constexpr const char* kSecret = "unit-test-secret";
+constexpr const char* kSub = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+
+TimePoint Now() { return *ParseIso8601("2025-06-15T12:00:00.000Z"); }
+std::int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(Now().time_since_epoch()).count();
+}
+
+std::string B64Url(const std::string& in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  int val = 0;
+  int bits = -6;
+  for (unsigned char c : in) {
+    val = (val << 8) + c;
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(kAlphabet[(val >> bits) & 0x3F]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(kAlphabet[((val << 8) >> (bits + 8)) & 0x3F]);
+  return out;
+}
+
+std::string Hs256(const std::string& input, const std::string& secret) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
+  return B64Url(std::string(reinterpret_cast<const char*>(mac), len));
+}
+
+// A token with arbitrary header and payload JSON, correctly signed with `secret`.
+std::string Forge(const std::string& header, const std::string& payload,
+                  const std::string& secret = kSecret) {
+  const std::string input = B64Url(header) + "." + B64Url(payload);
+  return input + "." + Hs256(input, secret);
+}
+
+Claims ValidClaims() {
+  Claims claims;
+  claims.sub = kSub;
+  claims.email = "alice@example.com";
+  claims.role = "admin";
+  claims.iat = NowSeconds();
+  claims.exp = NowSeconds() + 3600;
+  return claims;
+}
+
+class JwtTest : public ::testing::Test {
+ protected:
+  JwtVerifier verifier_{kSecret};
+};
+
+TEST_F(JwtTest, SignVerifyRoundTrip) {
+  const auto verified = verifier_.Verify(SignToken(ValidClaims(), kSecret), Now());
+  ASSERT_TRUE(verified.has_value());
+  EXPECT_EQ(verified->sub, kSub);
+  EXPECT_EQ(verified->email, "alice@example.com");
+  EXPECT_EQ(verified->role, "admin");
+  EXPECT_EQ(verified->exp, NowSeconds() + 3600);
+}
+
+TEST_F(JwtTest, MinimalTokenWithOnlySub) {
+  Claims claims;
+  claims.sub = kSub;
+  const auto verified = verifier_.Verify(SignToken(claims, kSecret), Now());
+  ASSERT_TRUE(verified.has_value());
+  EXPECT_FALSE(verified->email.has_value());
+  EXPECT_FALSE(verified->role.has_value());
+}
+
+TEST_F(JwtTest, UppercaseSubIsCanonicalised) {
+  Claims claims;
+  claims.sub = "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B";
+  const auto verified = verifier_.Verify(SignToken(claims, kSecret), Now());
+  ASSERT_TRUE(verified.has_value());
+  EXPECT_EQ(verified->sub, kSub);
+}
+
+void ExpectUnauthorized(const Result<Claims>& result) {
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(result.error().machine, "UNAUTHORIZED");
+}
+
+TEST_F(JwtTest, AlgNoneIsRejected) {
+  const std::string payload = R"({"sub":")" + std::string(kSub) + R"("})";
+  ExpectUnauthorized(verifier_.Verify(
+      B64Url(R"({"alg":"none","typ":"JWT"})") + "." + B64Url(payload) + ".", Now()));
+  // Even with a valid HS256 MAC attached, alg none is refused.
+  ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"none"})", payload), Now()));
+}
+
+TEST_F(JwtTest, OtherAlgorithmsAndMissingAlgAreRejected) {
+  const std::string payload = R"({"sub":")" + std::string(kSub) + R"("})";
+  ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"RS256","typ":"JWT"})", payload), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"HS512"})", payload), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"hs256"})", payload), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(R"({"typ":"JWT"})", payload), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":256})", payload), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(R"(["HS256"])", payload), Now()));
+}
+
+TEST_F(JwtTest, BadSignatureIsRejected) {
+  ExpectUnauthorized(verifier_.Verify(SignToken(ValidClaims(), "another-secret"), Now()));
+  std::string token = SignToken(ValidClaims(), kSecret);
+  token.back() = token.back() == 'A' ? 'B' : 'A';
+  ExpectUnauthorized(verifier_.Verify(token, Now()));
+  const std::string unsigned_token = token.substr(0, token.rfind('.') + 1);
+  ExpectUnauthorized(verifier_.Verify(unsigned_token, Now()));
+}
+
+TEST_F(JwtTest, TamperedPayloadIsRejected) {
+  const std::string token = SignToken(ValidClaims(), kSecret);
+  Claims other = ValidClaims();
+  other.sub = "0190a1b2-c3d4-7e5f-8a9b-000000000000";
+  const std::string other_token = SignToken(other, kSecret);
+  // Header and signature of the first, payload of the second.
+  const auto d1 = token.find('.');
+  const auto d2 = token.rfind('.');
+  const auto o1 = other_token.find('.');
+  const auto o2 = other_token.rfind('.');
+  const std::string spliced =
+      token.substr(0, d1) + other_token.substr(o1, o2 - o1) + token.substr(d2);
+  ExpectUnauthorized(verifier_.Verify(spliced, Now()));
+}
+
+TEST_F(JwtTest, ExpiredTokenIsRejected) {
+  Claims claims = ValidClaims();
+  claims.exp = NowSeconds() - 1;
+  ExpectUnauthorized(verifier_.Verify(SignToken(claims, kSecret), Now()));
+  claims.exp = NowSeconds();  // exp <= now
+  ExpectUnauthorized(verifier_.Verify(SignToken(claims, kSecret), Now()));
+}
+
+TEST_F(JwtTest, NotYetValidTokenIsRejected) {
+  Claims claims = ValidClaims();
+  claims.nbf = NowSeconds() + 60;
+  ExpectUnauthorized(verifier_.Verify(SignToken(claims, kSecret), Now()));
+  claims.nbf = NowSeconds();
+  EXPECT_TRUE(verifier_.Verify(SignToken(claims, kSecret), Now()).has_value());
+}
+
+TEST_F(JwtTest, ClaimsOfTheWrongShapeAreRejected) {
+  const std::string header = R"({"alg":"HS256","typ":"JWT"})";
+  ExpectUnauthorized(verifier_.Verify(Forge(header, R"({"sub":"user-42"})"), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(header, R"({"sub":42})"), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(header, R"({"email":"a@b.c"})"), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(header, R"([1,2,3])"), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(header, "not json"), Now()));
+  const std::string sub = R"("sub":")" + std::string(kSub) + R"(")";
+  ExpectUnauthorized(verifier_.Verify(Forge(header, "{" + sub + R"(,"exp":"never"})"), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(header, "{" + sub + R"(,"email":7})"), Now()));
+  ExpectUnauthorized(verifier_.Verify(Forge(header, "{" + sub + R"(,"role":true})"), Now()));
+  EXPECT_TRUE(verifier_.Verify(Forge(header, "{" + sub + "}"), Now()).has_value());
+}
+
+TEST_F(JwtTest, GarbageAndWrongSegmentCountsAreRejected) {
+  const std::string token = SignToken(ValidClaims(), kSecret);
+  ExpectUnauthorized(verifier_.Verify("", Now()));
+  ExpectUnauthorized(verifier_.Verify("garbage", Now()));
+  ExpectUnauthorized(verifier_.Verify("a.b", Now()));
+  ExpectUnauthorized(verifier_.Verify("a.b.c.d", Now()));
+  ExpectUnauthorized(verifier_.Verify("...", Now()));
+  ExpectUnauthorized(verifier_.Verify(token + ".extra", Now()));
+  ExpectUnauthorized(verifier_.Verify("!!!." + token.substr(token.find('.') + 1), Now()));
+  ExpectUnauthorized(verifier_.Verify(std::string(10000, 'a'), Now()));
+  ExpectUnauthorized(verifier_.Verify(std::string("a\0b.c.d", 7), Now()));
+}
+
+TEST_F(JwtTest, EmptySecretVerifiesNothing) {
+  const JwtVerifier empty{""};
+  ExpectUnauthorized(empty.Verify(SignToken(ValidClaims(), ""), Now()));
+}
+
+}  // namespace
+}  // namespace referrald::http

@@ -1,0 +1,124 @@
+#include "support/server_fixture.hpp"
+
+#include <httplib.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "http/jwt.hpp"
+#include "util/random.hpp"
+#include "util/uuid.hpp"
+
+namespace referrald::testing {
+namespace {
+
+bool EqualsIgnoreCase(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+nlohmann::json HttpReply::Json() const {
+  return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+}
+
+std::string HttpReply::Header(const std::string& name) const {
+  for (const auto& [key, value] : headers) {
+    if (EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
+}
+
+HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::string& path,
+                      const std::string& body, const std::string& token,
+                      const ExtraHeaders& headers) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(std::chrono::seconds(10));
+  client.set_read_timeout(std::chrono::seconds(30));
+  client.set_write_timeout(std::chrono::seconds(30));
+  httplib::Headers request_headers(headers.begin(), headers.end());
+  if (!token.empty()) request_headers.emplace("Authorization", "Bearer " + token);
+  httplib::Result result = method == "POST"
+                               ? client.Post(path, request_headers, body, "application/json")
+                               : client.Get(path, request_headers);
+  HttpReply reply;
+  if (!result) return reply;
+  reply.status = result->status;
+  reply.body = result->body;
+  reply.headers.insert(result->headers.begin(), result->headers.end());
+  return reply;
+}
+
+void ServerFixture::SetUp() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "referrald-test-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  db_dir_ = pattern;
+
+  app::Config config;
+  config.host = "127.0.0.1";
+  config.port = 0;
+  config.database_url = "sqlite:" + db_dir_ + "/test.db";
+  config.jwt_secret = kTestJwtSecret;
+  config.worker_enabled = false;
+  config.http_worker_threads = 4;
+  Configure(config);
+
+  clock_ = std::make_shared<FakeClock>();
+  auto created = app::App::Create(config, clock_, std::make_shared<SystemRandom>());
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  app_ = std::move(*created);
+  auto started = app_->Start();
+  ASSERT_TRUE(started.has_value()) << started.error().message;
+  port_ = app_->port();
+  ASSERT_NE(port_, 0);
+}
+
+void ServerFixture::TearDown() {
+  if (app_) app_->Stop();
+  app_.reset();
+  if (!db_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(db_dir_, ignored);
+  }
+}
+
+std::string ServerFixture::Token(const std::string& sub, const std::string& email,
+                                 bool admin) const {
+  const auto now_seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_->Now().time_since_epoch()).count();
+  http::Claims claims;
+  claims.sub = sub;
+  claims.email = email;
+  if (admin) claims.role = "admin";
+  claims.iat = now_seconds;
+  claims.exp = now_seconds + 10LL * 365 * 24 * 3600;
+  return http::SignToken(claims, kTestJwtSecret);
+}
+
+std::string ServerFixture::NewUserId() {
+  static SystemRandom random;
+  return NewUuidV7(TimePoint{std::chrono::milliseconds{0}} + std::chrono::hours(24 * 365 * 55),
+                   random);
+}
+
+HttpReply ServerFixture::Post(const std::string& path, const nlohmann::json& body,
+                              const std::string& token, const ExtraHeaders& headers) const {
+  return SendRequest(port_, "POST", path, body.dump(), token, headers);
+}
+
+HttpReply ServerFixture::PostRaw(const std::string& path, const std::string& body,
+                                 const std::string& token, const ExtraHeaders& headers) const {
+  return SendRequest(port_, "POST", path, body, token, headers);
+}
+
+HttpReply ServerFixture::Get(const std::string& path, const std::string& token,
+                             const ExtraHeaders& headers) const {
+  return SendRequest(port_, "GET", path, "", token, headers);
+}
+
+}  // namespace referrald::testing
