@@ -1,0 +1,174 @@
+#include "app/cli.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "app/app.hpp"
+#include "app/config.hpp"
+#include "http/jwt.hpp"
+#include "util/uuid.hpp"
+
+namespace referrald::app {
+namespace {
+
+constexpr const char* kDotEnv = ".env";
+
+// Loads .env + environment and validates it. Prints the error naming the variable.
+std::optional<Config> LoadOrReport() {
+  auto env = ReadEnvironment(kDotEnv);
+  if (!env) {
+    std::cerr << "referrald: " << env.error().message << "\n";
+    return std::nullopt;
+  }
+  auto config = LoadConfig(*env);
+  if (!config) {
+    std::cerr << "referrald: invalid configuration: " << config.error().message << "\n";
+    return std::nullopt;
+  }
+  return *config;
+}
+
+void SetUpLogging(const Config& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (config.log_format == "json") {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+  }
+}
+
+int Serve() {
+  auto config = LoadOrReport();
+  if (!config) return 2;
+  SetUpLogging(*config);
+  if (config->jwt_secret.empty()) {
+    std::cerr << "referrald: invalid configuration: JWT_SECRET: required by serve "
+                 "(set it in the environment or .env; `make run` creates one)\n";
+    return 2;
+  }
+  // Block the shutdown signals before any thread starts so only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto app = App::Create(*config);
+  if (!app) {
+    std::cerr << "referrald: " << app.error().message << "\n";
+    return 2;
+  }
+  if (auto started = (*app)->Start(); !started) {
+    std::cerr << "referrald: " << started.error().message << "\n";
+    return 2;
+  }
+  std::cout << "🚀 referrald listening on http://" << config->host << ":" << (*app)->port()
+            << " (database "
+            << (config->database_url.rfind("sqlite:", 0) == 0 ? config->database_url : "postgres")
+            << ")\n"
+            << "   Mint a token: build/release/referrald token --sub "
+               "11111111-1111-4111-8111-111111111111 --email alice@example.com [--role admin]\n"
+            << std::flush;
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("received {}, shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*app)->Stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int Migrate() {
+  auto config = LoadOrReport();
+  if (!config) return 2;
+  SetUpLogging(*config);
+  SystemClock clock;
+  SystemRandom random;
+  auto store = OpenStore(config->database_url, clock, random);
+  if (!store) {
+    std::cerr << "referrald: " << store.error().message << "\n";
+    return 1;
+  }
+  std::cout << "migrations applied\n";
+  return 0;
+}
+
+int Token(const std::string& sub, const std::string& email, const std::string& role,
+          std::int64_t ttl) {
+  auto config = LoadOrReport();
+  if (!config) return 2;
+  if (config->jwt_secret.empty()) {
+    std::cerr << "referrald: invalid configuration: JWT_SECRET: required by token\n";
+    return 2;
+  }
+  if (!IsUuid(sub)) {
+    std::cerr << "referrald: --sub must be a UUID\n";
+    return 2;
+  }
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(SystemClock().Now().time_since_epoch())
+          .count();
+  http::Claims claims;
+  claims.sub = CanonicalUuid(sub);
+  claims.email = email;
+  if (!role.empty()) claims.role = role;
+  claims.iat = now;
+  claims.exp = now + ttl;
+  std::cout << http::SignToken(claims, config->jwt_secret) << "\n";
+  return 0;
+}
+
+int RunJob(const std::string& name) {
+  auto config = LoadOrReport();
+  if (!config) return 2;
+  std::cerr << "referrald: unknown job \"" << name << "\"\n";
+  return 2;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  CLI::App cli{"referrald: a referral-program service (codes, referrals, rewards, analytics)"};
+  cli.require_subcommand(0, 1);
+
+  auto* serve =
+      cli.add_subcommand("serve", "Serve the HTTP API and the automation worker (default)");
+  auto* migrate = cli.add_subcommand("migrate", "Create or upgrade the database schema and exit");
+
+  auto* token = cli.add_subcommand("token", "Print a signed JWT for local use and demos");
+  std::string sub;
+  std::string email;
+  std::string role;
+  std::int64_t ttl = 3600;
+  token->add_option("--sub", sub, "The user's id (a UUID)")->required();
+  token->add_option("--email", email, "The user's email")->required();
+  token->add_option("--role", role, "\"admin\" for an administrator")
+      ->check(CLI::IsMember({"admin", "user"}));
+  token->add_option("--ttl", ttl, "Lifetime in seconds")
+      ->check(CLI::Range(1, 31536000))
+      ->capture_default_str();
+
+  auto* job = cli.add_subcommand("job", "Worker jobs");
+  job->require_subcommand(1);
+  auto* job_run = job->add_subcommand("run", "Run one worker job now, log it, print its result");
+  std::string job_name;
+  job_run->add_option("NAME", job_name, "expire-codes | award-badges | health-check")->required();
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+  if (*migrate) return Migrate();
+  if (*token) return Token(sub, email, role, ttl);
+  if (*job_run) return RunJob(job_name);
+  (void)serve;
+  return Serve();
+}
+
+}  // namespace referrald::app

@@ -1,0 +1,42 @@
+#pragma once
+// Configuration (contract section 1): environment variables, a .env file read first, real
+// environment variables winning. Every value is validated; a malformed one is an error naming it.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "domain/settings.hpp"
+#include "util/result.hpp"
+
+namespace referrald::app {
+
+using Environment = std::map<std::string, std::string>;
+
+struct Config {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 5000;
+  std::string database_url = "sqlite:data/referrals.db";
+  std::string jwt_secret;  // empty when not set
+  bool referral_enabled = true;
+  domain::ReferralSettings referral;
+  bool worker_enabled = true;
+  std::string cron_expire_codes = "0 2 * * *";
+  std::string cron_award_badges = "0 3 * * 0";
+  std::string cron_health_check = "*/5 * * * *";
+  std::string log_level = "info";   // trace, debug, info, warn, error, off
+  std::string log_format = "text";  // text, json
+  int http_worker_threads = 4;
+};
+
+// Parses and validates every variable in `env`. Errors: kInvalidArgument naming the variable.
+Result<Config> LoadConfig(const Environment& env);
+
+// KEY=VALUE lines of a .env file (comments, blank lines, `export `, single/double quotes).
+// A missing file is empty. Errors: kInvalidArgument naming the line.
+Result<Environment> ReadDotEnv(const std::string& path);
+
+// The .env file's values overlaid by the process environment.
+Result<Environment> ReadEnvironment(const std::string& dotenv_path);
+
+}  // namespace referrald::app

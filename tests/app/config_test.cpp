@@ -1,0 +1,144 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace referrald::app {
+namespace {
+
+TEST(ConfigTest, DefaultsMatchTheContract) {
+  auto c = LoadConfig({});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->port, 5000);
+  EXPECT_EQ(c->host, "0.0.0.0");
+  EXPECT_EQ(c->database_url, "sqlite:data/referrals.db");
+  EXPECT_TRUE(c->jwt_secret.empty());
+  EXPECT_TRUE(c->referral_enabled);
+  EXPECT_EQ(c->referral.code_length, 8);
+  EXPECT_EQ(c->referral.code_expiration_days, 365);
+  EXPECT_EQ(c->referral.reward_days, 30);
+  EXPECT_EQ(c->referral.reward_claim_days, 90);
+  EXPECT_EQ(c->referral.master_threshold, 5);
+  EXPECT_TRUE(c->worker_enabled);
+  EXPECT_EQ(c->cron_expire_codes, "0 2 * * *");
+  EXPECT_EQ(c->cron_award_badges, "0 3 * * 0");
+  EXPECT_EQ(c->cron_health_check, "*/5 * * * *");
+}
+
+TEST(ConfigTest, ReadsEveryVariable) {
+  auto c = LoadConfig({{"PORT", "8080"},
+                       {"HOST", "127.0.0.1"},
+                       {"DATABASE_URL", "sqlite::memory:"},
+                       {"JWT_SECRET", "0123456789abcdef0123"},
+                       {"ENABLE_REFERRAL_SYSTEM", "false"},
+                       {"REFERRAL_CODE_LENGTH", "12"},
+                       {"REFERRAL_CODE_EXPIRATION_DAYS", "30"},
+                       {"REFERRAL_REWARD_DAYS", "7"},
+                       {"REFERRAL_REWARD_CLAIM_DAYS", "0"},
+                       {"REFERRAL_MASTER_THRESHOLD", "3"},
+                       {"ENABLE_AUTOMATION_WORKER", "false"},
+                       {"CRON_HEALTH_CHECK", "*/1 * * * *"},
+                       {"LOG_LEVEL", "debug"},
+                       {"LOG_FORMAT", "json"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->database_url, "sqlite::memory:");
+  EXPECT_FALSE(c->referral_enabled);
+  EXPECT_EQ(c->referral.code_length, 12);
+  EXPECT_EQ(c->referral.code_expiration_days, 30);
+  EXPECT_EQ(c->referral.reward_days, 7);
+  EXPECT_EQ(c->referral.reward_claim_days, 0);
+  EXPECT_EQ(c->referral.master_threshold, 3);
+  EXPECT_FALSE(c->worker_enabled);
+  EXPECT_EQ(c->cron_health_check, "*/1 * * * *");
+  EXPECT_EQ(c->log_format, "json");
+}
+
+struct BadValue {
+  const char* var;
+  const char* value;
+};
+
+class ConfigRejectsTest : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(ConfigRejectsTest, MalformedValueStopsWithTheVariableNamed) {
+  const auto& p = GetParam();
+  auto c = LoadConfig({{p.var, p.value}});
+  ASSERT_FALSE(c) << p.var << "=" << p.value;
+  EXPECT_NE(c.error().message.find(p.var), std::string::npos) << c.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllVariables, ConfigRejectsTest,
+    ::testing::Values(
+        BadValue{"PORT", "abc"}, BadValue{"PORT", "70000"}, BadValue{"PORT", "-1"},
+        BadValue{"PORT", ""}, BadValue{"HOST", ""}, BadValue{"DATABASE_URL", "mysql://x"},
+        BadValue{"DATABASE_URL", "sqlite:"}, BadValue{"JWT_SECRET", "short"},
+        BadValue{"ENABLE_REFERRAL_SYSTEM", "maybe"}, BadValue{"REFERRAL_CODE_LENGTH", "abc"},
+        BadValue{"REFERRAL_CODE_LENGTH", "5"}, BadValue{"REFERRAL_CODE_LENGTH", "33"},
+        BadValue{"REFERRAL_CODE_LENGTH", "8x"}, BadValue{"REFERRAL_CODE_EXPIRATION_DAYS", "0"},
+        BadValue{"REFERRAL_REWARD_DAYS", "1.5"}, BadValue{"REFERRAL_REWARD_CLAIM_DAYS", "-1"},
+        BadValue{"REFERRAL_MASTER_THRESHOLD", "0"}, BadValue{"ENABLE_AUTOMATION_WORKER", "TRUEISH"},
+        BadValue{"CRON_EXPIRE_CODES", "0 2 * *"}, BadValue{"CRON_AWARD_BADGES", "every sunday"},
+        BadValue{"CRON_HEALTH_CHECK", "*/5 * * * * *"}, BadValue{"CRON_EXPIRE_CODES", "61 2 * * *"},
+        BadValue{"LOG_LEVEL", "loud"}, BadValue{"LOG_FORMAT", "xml"},
+        BadValue{"HTTP_WORKER_THREADS", "0"}),
+    [](const ::testing::TestParamInfo<BadValue>& info) {
+      return std::string(info.param.var) + "_" + std::to_string(info.index);
+    });
+
+class DotEnvTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("referrald-dotenv-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& text) {
+    const auto path = (dir_ / ".env").string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(DotEnvTest, ParsesCommentsQuotesAndExport) {
+  auto env =
+      ReadDotEnv(Write("# comment\n\nPORT=6000\nexport HOST=127.0.0.1\n"
+                       "JWT_SECRET=\"with spaces and = sign\"\nCRON_EXPIRE_CODES=0 2 * * *\n"
+                       "LOG_LEVEL=debug # trailing comment\n"));
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->at("PORT"), "6000");
+  EXPECT_EQ(env->at("HOST"), "127.0.0.1");
+  EXPECT_EQ(env->at("JWT_SECRET"), "with spaces and = sign");
+  EXPECT_EQ(env->at("CRON_EXPIRE_CODES"), "0 2 * * *");
+  EXPECT_EQ(env->at("LOG_LEVEL"), "debug");
+}
+
+TEST_F(DotEnvTest, MissingFileIsEmptyAndBadLineIsAnError) {
+  auto missing = ReadDotEnv((dir_ / "nope").string());
+  ASSERT_TRUE(missing);
+  EXPECT_TRUE(missing->empty());
+  auto bad = ReadDotEnv(Write("PORT=1\nthis line has no equals\n"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find(":2"), std::string::npos);
+}
+
+TEST_F(DotEnvTest, RealEnvironmentWinsOverTheFile) {
+  const auto path = Write("REFERRALD_TEST_ONLY_VAR=from-file\nREFERRALD_TEST_FILE_ONLY=file\n");
+  ::setenv("REFERRALD_TEST_ONLY_VAR", "from-env", 1);
+  auto env = ReadEnvironment(path);
+  ::unsetenv("REFERRALD_TEST_ONLY_VAR");
+  ASSERT_TRUE(env);
+  EXPECT_EQ(env->at("REFERRALD_TEST_ONLY_VAR"), "from-env");
+  EXPECT_EQ(env->at("REFERRALD_TEST_FILE_ONLY"), "file");
+}
+
+}  // namespace
+}  // namespace referrald::app
