@@ -1,6 +1,6 @@
 # The front door. Each target installs what is missing (Debian packages via scripts/install-deps.sh),
 # then configures and builds with the CMake presets. `make run` and `make test` share build/release.
-.PHONY: all deps build run test dev asan clean
+.PHONY: all deps configure build run test asan clean
 
 PRESET ?= release
 
@@ -9,14 +9,19 @@ all: build
 deps:
 	@./scripts/install-deps.sh
 
-build: deps
+configure: deps
 	@cmake --preset $(PRESET) >/dev/null
-	@cmake --build --preset $(PRESET)
+
+# The server only: what `make run` needs.
+build: configure
+	@cmake --build --preset $(PRESET) --target referrald
 
 run: build
 	@./scripts/run.sh
 
-test: build
+# Everything, then every test.
+test: configure
+	@cmake --build --preset $(PRESET)
 	@./scripts/test.sh $(PRESET)
 
 # Debug build and tests under AddressSanitizer + UndefinedBehaviorSanitizer.

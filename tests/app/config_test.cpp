@@ -87,8 +87,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"CRON_HEALTH_CHECK", "*/5 * * * * *"}, BadValue{"CRON_EXPIRE_CODES", "61 2 * * *"},
         BadValue{"LOG_LEVEL", "loud"}, BadValue{"LOG_FORMAT", "xml"},
         BadValue{"HTTP_WORKER_THREADS", "0"}),
-    [](const ::testing::TestParamInfo<BadValue>& info) {
-      return std::string(info.param.var) + "_" + std::to_string(info.index);
+    [](const ::testing::TestParamInfo<BadValue>& param_info) {
+      return std::string(param_info.param.var) + "_" + std::to_string(param_info.index);
     });
 
 class DotEnvTest : public ::testing::Test {
