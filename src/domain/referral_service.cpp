@@ -20,8 +20,8 @@ constexpr int kMaxTrendDays = 365;
 }  // namespace
 
 ReferralService::ReferralService(Store& store, const Clock& clock, RandomSource& random,
-                                 ReferralSettings settings)
-    : store_(store), clock_(clock), random_(random), settings_(settings) {}
+                                 ReferralSettings settings, Metrics* metrics)
+    : store_(store), clock_(clock), random_(random), settings_(settings), metrics_(metrics) {}
 
 Result<ReferralCode> ReferralService::GenerateCode(const std::string& user_id,
                                                    std::optional<std::int64_t> expires_in_days) {
@@ -71,6 +71,7 @@ Result<Referral> ReferralService::Track(const std::string& user_id, std::string_
     Refused(audit::kReferralRefused, user_id, tracked.error(),
             {{"code", plausible ? code : std::string("<malformed>")}});
   }
+  if (tracked && metrics_ != nullptr) metrics_->ReferralTracked();
   return tracked;
 }
 
@@ -89,6 +90,7 @@ Result<Reward> ReferralService::ClaimReward(const std::string& user_id,
       claimed.error().code != ErrorCode::kUnavailable) {
     Refused(audit::kRewardClaimRefused, user_id, claimed.error(), {{"rewardId", reward_id}});
   }
+  if (claimed && metrics_ != nullptr) metrics_->RewardClaimed();
   return claimed;
 }
 
@@ -132,6 +134,7 @@ Result<Conversion> ReferralService::Convert(const std::string& referred_user_id)
       converted.error().code != ErrorCode::kUnavailable) {
     Refused(audit::kConversionRefused, referred_user_id, converted.error(), {});
   }
+  if (converted) CountConversion();
   return converted;
 }
 
@@ -140,6 +143,12 @@ ConversionGrant ReferralService::MakeGrant(const std::string& referred_user_id, 
   if (settings_.reward_claim_days > 0) expires = AddDays(now, settings_.reward_claim_days);
   return ConversionGrant{referred_user_id, NewUuidV7(now, random_), settings_.reward_days, expires,
                          now};
+}
+
+void ReferralService::CountConversion() {
+  if (metrics_ == nullptr) return;
+  metrics_->ReferralConverted();
+  metrics_->RewardGranted();
 }
 
 void ReferralService::Refused(std::string_view action, const std::string& user_id,

@@ -11,6 +11,7 @@
 #include "domain/settings.hpp"
 #include "domain/store.hpp"
 #include "util/clock.hpp"
+#include "util/metrics.hpp"
 #include "util/random.hpp"
 #include "util/result.hpp"
 
@@ -18,8 +19,9 @@ namespace referrald::domain {
 
 class ReferralService {
  public:
-  ReferralService(Store& store, const Clock& clock, RandomSource& random,
-                  ReferralSettings settings);
+  // `metrics`, when given, counts referrals tracked and converted and rewards granted/claimed.
+  ReferralService(Store& store, const Clock& clock, RandomSource& random, ReferralSettings settings,
+                  Metrics* metrics = nullptr);
 
   // New code for the user; expires_in_days in 1..3650 (default from settings).
   // Errors: Invalid (range), CodeExists.
@@ -43,6 +45,8 @@ class ReferralService {
 
   // The grant a conversion of `referred_user_id` at `now` would make (used by subscriptions).
   ConversionGrant MakeGrant(const std::string& referred_user_id, TimePoint now);
+  // Counts a conversion and its reward in the metrics.
+  void CountConversion();
 
  private:
   void Refused(std::string_view action, const std::string& user_id, const Error& error,
@@ -52,6 +56,7 @@ class ReferralService {
   const Clock& clock_;
   RandomSource& random_;
   ReferralSettings settings_;
+  Metrics* metrics_;
 };
 
 }  // namespace referrald::domain

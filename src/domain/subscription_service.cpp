@@ -66,6 +66,7 @@ Result<SubscriptionCreated> SubscriptionService::Create(const std::string& user_
     // Lost a race with a concurrent subscription of the same user after charging.
     spdlog::warn("subscription race lost after charge; provider reference must be refunded");
   }
+  if (created && created->conversion) referrals_.CountConversion();
   return created;
 }
 

@@ -1,0 +1,215 @@
+// The worker's jobs on a real SQLite store, with a fake clock.
+
+#include "domain/jobs.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "domain/referral_service.hpp"
+#include "storage/sqlite_store.hpp"
+#include "support/fake_clock.hpp"
+#include "util/time_format.hpp"
+#include "util/uuid.hpp"
+
+namespace referrald::domain {
+namespace {
+
+using std::chrono::days;
+
+class JobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("referrald-jobs-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    path_ = (dir_ / "jobs.db").string();
+    auto store = storage::SqliteStore::Open(path_, random_);
+    ASSERT_TRUE(store) << store.error().message;
+    store_ = std::move(*store);
+    settings_.master_threshold = 2;
+    referrals_ = std::make_unique<ReferralService>(*store_, clock_, random_, settings_);
+    jobs_ = std::make_unique<JobRunner>(*store_, clock_, random_, settings_,
+                                        clock_.Now() - std::chrono::seconds{90});
+  }
+  void TearDown() override {
+    jobs_.reset();
+    referrals_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string NewUser() {
+    std::string id = NewUuidV7(clock_.Now(), random_);
+    EXPECT_TRUE(store_->UpsertUser(id, id.substr(0, 4) + "@example.com", clock_.Now()));
+    return id;
+  }
+  // A referrer with `conversions` converted referrals.
+  std::string Referrer(int conversions) {
+    const std::string referrer = NewUser();
+    auto code = referrals_->GenerateCode(referrer, std::nullopt);
+    EXPECT_TRUE(code);
+    for (int i = 0; i < conversions; ++i) {
+      const std::string referred = NewUser();
+      EXPECT_TRUE(referrals_->Track(referred, code->code));
+      EXPECT_TRUE(referrals_->Convert(referred));
+    }
+    return referrer;
+  }
+  int Badges(const std::string& user) {
+    int n = 0;
+    for (const auto& r : *store_->ListRewards(user)) {
+      if (r.type == RewardType::kBadge) {
+        ++n;
+        EXPECT_TRUE(r.is_claimed);
+        EXPECT_EQ(r.value.badge, "Referral Master");
+      }
+    }
+    return n;
+  }
+  std::vector<AuditEntry> WorkerLog() {
+    return *store_->ListAudit(std::string("automation_worker"), 100);
+  }
+  static std::int64_t Detail(const JobResult& r, const std::string& key) {
+    for (const auto& [k, v] : r.details) {
+      if (k == key) return std::get<std::int64_t>(v);
+    }
+    ADD_FAILURE() << "no detail " << key;
+    return -1;
+  }
+
+  std::filesystem::path dir_;
+  std::string path_;
+  testing::FakeClock clock_;
+  SystemRandom random_;
+  ReferralSettings settings_;
+  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<ReferralService> referrals_;
+  std::unique_ptr<JobRunner> jobs_;
+};
+
+TEST_F(JobsTest, ExpireCodesDeactivatesOnlyCodesPastExpiry) {
+  const std::string a = NewUser();
+  const std::string b = NewUser();
+  ASSERT_TRUE(referrals_->GenerateCode(a, 1));
+  ASSERT_TRUE(referrals_->GenerateCode(b, 30));
+  clock_.Advance(days{2});
+  auto run = jobs_->Run(kJobExpireCodes);
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, "success");
+  EXPECT_EQ(Detail(*run, "codesDeactivated"), 1);
+  EXPECT_FALSE(referrals_->GetCode(a)->is_active);
+  EXPECT_TRUE(referrals_->GetCode(b)->is_active);
+  EXPECT_EQ(Detail(*jobs_->Run(kJobExpireCodes), "codesDeactivated"), 0);
+
+  const auto log = WorkerLog();
+  ASSERT_EQ(log.size(), 4U);  // two runs: started + success each
+  EXPECT_EQ(log[0].action, "expire-codes");
+  EXPECT_EQ(log[0].status, "success");
+}
+
+TEST_F(JobsTest, AwardBadgesGrantsOnceAtTheThreshold) {
+  const std::string master = Referrer(2);
+  const std::string almost = Referrer(1);
+  auto run = jobs_->Run(kJobAwardBadges);
+  ASSERT_TRUE(run);
+  EXPECT_EQ(Detail(*run, "badgesGranted"), 1);
+  EXPECT_EQ(Badges(master), 1);
+  EXPECT_EQ(Badges(almost), 0);
+  EXPECT_EQ(Detail(*jobs_->Run(kJobAwardBadges), "badgesGranted"), 0);
+  EXPECT_EQ(Badges(master), 1);
+}
+
+TEST_F(JobsTest, OverlappingAwardBadgesRunsGrantOneBadge) {
+  const std::string master = Referrer(3);
+  // A second instance on the same database file.
+  auto other_store = storage::SqliteStore::Open(path_, random_);
+  ASSERT_TRUE(other_store);
+  JobRunner other(**other_store, clock_, random_, settings_, clock_.Now());
+  std::int64_t granted_a = 0;
+  std::int64_t granted_b = 0;
+  std::thread t1([&] { granted_a = Detail(*jobs_->Run(kJobAwardBadges), "badgesGranted"); });
+  std::thread t2([&] { granted_b = Detail(*other.Run(kJobAwardBadges), "badgesGranted"); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(granted_a + granted_b, 1);
+  EXPECT_EQ(Badges(master), 1);
+}
+
+TEST_F(JobsTest, HealthCheckLogsUptimeAndMemory) {
+  auto run = jobs_->Run(kJobHealthCheck);
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, "success");
+  EXPECT_EQ(Detail(*run, "uptimeSeconds"), 90);
+  EXPECT_GT(Detail(*run, "residentMemoryBytes"), 0);
+  const auto log = WorkerLog();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log[0].action, "health-check");
+  EXPECT_EQ(log[0].status, "success");
+}
+
+TEST_F(JobsTest, UnknownJobIsNotFound) {
+  auto run = jobs_->Run("make-coffee");
+  ASSERT_FALSE(run);
+  EXPECT_EQ(run.error().machine, "JOB_NOT_FOUND");
+  EXPECT_TRUE(WorkerLog().empty());
+}
+
+TEST_F(JobsTest, AFailingJobIsReportedAndLoggedWithItsMessage) {
+  // Break the table the job needs, through a separate real connection.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE referral_codes RENAME TO referral_codes_gone", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto run = jobs_->Run(kJobExpireCodes);
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, "failed");
+  EXPECT_FALSE(run->error.empty());
+  const auto log = WorkerLog();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log[0].status, "failed");
+  ASSERT_TRUE(log[0].error_message);
+  // The next job still runs.
+  EXPECT_EQ(jobs_->Run(kJobHealthCheck)->status, "success");
+}
+
+TEST_F(JobsTest, AScheduledSlotRunsOnceAcrossInstances) {
+  auto other_store = storage::SqliteStore::Open(path_, random_);
+  ASSERT_TRUE(other_store);
+  JobRunner other(**other_store, clock_, random_, settings_, clock_.Now());
+  const TimePoint slot = *ParseIso8601("2025-06-15T12:05:00.000Z");
+  std::optional<JobResult> a;
+  std::optional<JobResult> b;
+  std::thread t1([&] { a = jobs_->RunScheduled(kJobHealthCheck, slot); });
+  std::thread t2([&] { b = other.RunScheduled(kJobHealthCheck, slot); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(static_cast<int>(a.has_value()) + static_cast<int>(b.has_value()), 1);
+  int successes = 0;
+  for (const auto& e : WorkerLog()) successes += e.status == "success" ? 1 : 0;
+  EXPECT_EQ(successes, 1);
+  // The next slot is free again.
+  EXPECT_TRUE(jobs_->RunScheduled(kJobHealthCheck, slot + std::chrono::minutes{5}));
+}
+
+TEST_F(JobsTest, AFailedSlotClaimIsLoggedAsAFailedRun) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE job_runs", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto run = jobs_->RunScheduled(kJobExpireCodes, *ParseIso8601("2025-06-16T02:00:00.000Z"));
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, "failed");
+  const auto log = WorkerLog();
+  ASSERT_EQ(log.size(), 1U);
+  EXPECT_EQ(log[0].action, "expire-codes");
+  EXPECT_EQ(log[0].status, "failed");
+  EXPECT_TRUE(log[0].error_message);
+}
+
+}  // namespace
+}  // namespace referrald::domain
