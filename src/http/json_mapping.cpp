@@ -278,4 +278,38 @@ json PremiumStatusJson(const domain::PremiumStatus& premium) {
           {"premiumUntil", OptionalTime(premium.premium_until)}};
 }
 
+namespace {
+
+json DetailsJson(const std::vector<std::pair<std::string, domain::AuditValue>>& details) {
+  json out = json::object();
+  for (const auto& [key, value] : details) {
+    std::visit([&out, &key = key](const auto& v) { out[key] = v; }, value);
+  }
+  return out;
+}
+
+}  // namespace
+
+json JobResultJson(const domain::JobResult& result) {
+  json out{
+      {"job", result.job}, {"status", result.status}, {"details", DetailsJson(result.details)}};
+  if (!result.error.empty()) out["error"] = result.error;
+  return out;
+}
+
+json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries) {
+  json out = json::array();
+  for (const auto& e : entries) {
+    out.push_back({{"id", e.id},
+                   {"service", e.service},
+                   {"action", e.action},
+                   {"status", e.status},
+                   {"userId", e.user_id ? json(*e.user_id) : json(nullptr)},
+                   {"details", DetailsJson(e.details)},
+                   {"errorMessage", e.error_message ? json(*e.error_message) : json(nullptr)},
+                   {"createdAt", FormatIso8601(e.created_at)}});
+  }
+  return out;
+}
+
 }  // namespace referrald::http

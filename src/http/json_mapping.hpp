@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/jobs.hpp"
 #include "domain/model.hpp"
 #include "domain/rules.hpp"
 #include "http/request.hpp"
@@ -90,5 +91,9 @@ nlohmann::json ConvertedJson(const domain::Conversion& conversion);
 nlohmann::json SubscriptionJson(const domain::Subscription& subscription);
 // {tier, status, premiumUntil}
 nlohmann::json PremiumStatusJson(const domain::PremiumStatus& premium);
+// {job, status, details} (+ error when the run failed)
+nlohmann::json JobResultJson(const domain::JobResult& result);
+// [{id, service, action, status, userId, details, errorMessage, createdAt}]
+nlohmann::json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries);
 
 }  // namespace referrald::http

@@ -15,6 +15,10 @@ const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       // operations
       {Method::kGet, "/health", Auth::kNone, HandleHealth},
+      {Method::kGet, "/metrics", Auth::kNone, HandleMetrics},
+      {Method::kGet, "/api/openapi.json", Auth::kNone, HandleOpenApi},
+      {Method::kPost, "/api/admin/jobs/:name/run", Auth::kAdmin, HandleRunJob},
+      {Method::kGet, "/api/admin/automation-logs", Auth::kAdmin, HandleAutomationLogs},
       // referrals
       {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode},
       {Method::kGet, "/api/referral/code", Auth::kUser, HandleGetCode},
@@ -102,6 +106,7 @@ void Pipeline::AssignRequestId(Request& request) const {
 
 Response Pipeline::Handle(const Route* route, Request& request,
                           std::chrono::steady_clock::time_point received) const {
+  deps_.metrics.RequestStarted();
   AssignRequestId(request);
   Response response;
   try {
@@ -120,16 +125,20 @@ Response Pipeline::Handle(const Route* route, Request& request,
 
 Response Pipeline::Reject(const Error& error, Request& request,
                           std::chrono::steady_clock::time_point received) const {
+  deps_.metrics.RequestStarted();
   AssignRequestId(request);
   return Finish(ErrorResponse(error, request), nullptr, request, received);
 }
 
 Response Pipeline::Finish(Response response, const Route* route, Request& request,
                           std::chrono::steady_clock::time_point received) const {
-  response.SetHeader("Content-Type", "application/json");
+  if (!response.Header("Content-Type")) response.SetHeader("Content-Type", "application/json");
   response.SetHeader("X-Request-Id", request.request_id);
   const auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - received);
+  deps_.metrics.RequestFinished(request.method,
+                                route != nullptr ? route->path : std::string_view("unmatched"),
+                                response.status, elapsed.count() / 1000.0);
   spdlog::info("request requestId={} method={} route={} status={} durationMs={:.3f}",
                request.request_id, request.method,
                route != nullptr ? route->path : std::string_view("<unmatched>"), response.status,

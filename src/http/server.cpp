@@ -249,6 +249,7 @@ void Server::Stop() {
   // 2. Let in-flight requests finish and their responses be written (bounded).
   {
     std::unique_lock lock(impl.mu);
+    spdlog::info("HTTP server stopped accepting; draining {} in-flight request(s)", impl.in_flight);
     if (!impl.drained.wait_for(lock, kDrainTimeout, [&impl] { return impl.in_flight == 0; })) {
       spdlog::warn("{} request(s) still in flight after the drain timeout", impl.in_flight);
     }

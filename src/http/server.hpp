@@ -6,12 +6,14 @@
 #include <memory>
 #include <string>
 
+#include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
 #include "domain/user_directory.hpp"
 #include "http/jwt.hpp"
 #include "util/clock.hpp"
+#include "util/metrics.hpp"
 #include "util/random.hpp"
 #include "util/result.hpp"
 
@@ -33,6 +35,9 @@ struct Dependencies {
   const Clock& clock;
   RandomSource& random;
   const JwtVerifier& jwt;
+  domain::JobRunner& jobs;
+  Metrics& metrics;
+  TimePoint started_at;  // process start, for uptime
 };
 
 class Server {

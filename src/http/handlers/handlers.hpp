@@ -25,5 +25,10 @@ Response HandleSubscriptionMe(const Request& request, const Dependencies& deps);
 
 // operations
 Response HandleHealth(const Request& request, const Dependencies& deps);
+Response HandleMetrics(const Request& request, const Dependencies& deps);
+Response HandleOpenApi(const Request& request, const Dependencies& deps);
+// /api/admin
+Response HandleRunJob(const Request& request, const Dependencies& deps);
+Response HandleAutomationLogs(const Request& request, const Dependencies& deps);
 
 }  // namespace referrald::http

@@ -1,17 +1,68 @@
-// Operational routes: no auth.
+// Operational routes: /health and /metrics (no auth), the admin job trigger and audit log.
 
+#include "domain/jobs.hpp"
 #include "domain/store.hpp"
+#include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
 #include "http/json_mapping.hpp"
+#include "http/openapi.hpp"
+#include "util/process.hpp"
 
 namespace referrald::http {
 
+namespace {
+constexpr int kDefaultLogLimit = 50;
+constexpr int kMaxLogLimit = 500;
+constexpr std::size_t kMaxServiceLength = 100;
+
+double UptimeSeconds(const Dependencies& deps) {
+  return std::chrono::duration<double>(deps.clock.Now() - deps.started_at).count();
+}
+}  // namespace
+
 Response HandleHealth(const Request& /*request*/, const Dependencies& deps) {
-  if (deps.store.Ping()) {
-    return JsonResponse(status::kOk, {{"status", "ok"}, {"database", "ok"}});
+  const bool database_ok = deps.store.Ping().has_value();
+  return JsonResponse(database_ok ? status::kOk : status::kServiceUnavailable,
+                      {{"status", database_ok ? "ok" : "unavailable"},
+                       {"database", database_ok ? "ok" : "unavailable"},
+                       {"uptimeSeconds", static_cast<std::int64_t>(UptimeSeconds(deps))}});
+}
+
+Response HandleMetrics(const Request& /*request*/, const Dependencies& deps) {
+  Response response;
+  response.status = status::kOk;
+  response.body = deps.metrics.Render(UptimeSeconds(deps), ResidentMemoryBytes());
+  response.SetHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  return response;
+}
+
+Response HandleOpenApi(const Request& /*request*/, const Dependencies& /*deps*/) {
+  Response response;
+  response.status = status::kOk;
+  response.body = std::string(OpenApiDocument());
+  return response;
+}
+
+Response HandleRunJob(const Request& request, const Dependencies& deps) {
+  auto result = deps.jobs.Run(request.RouteParam("name"));
+  if (!result) return ErrorResponse(result.error(), request);
+  return JsonResponse(status::kOk, JobResultJson(*result));
+}
+
+Response HandleAutomationLogs(const Request& request, const Dependencies& deps) {
+  auto limit = ParseIntParam(request, "limit", kDefaultLogLimit, 1, kMaxLogLimit);
+  if (!limit) return ErrorResponse(limit.error(), request);
+  std::optional<std::string> service;
+  if (auto value = request.QueryParam("service"); value && !value->empty()) {
+    if (value->size() > kMaxServiceLength) {
+      return ErrorResponse(http_errors::Validation("service must be at most 100 characters"),
+                           request);
+    }
+    service = std::string(*value);
   }
-  return JsonResponse(status::kServiceUnavailable,
-                      {{"status", "unavailable"}, {"database", "unavailable"}});
+  auto entries = deps.store.ListAudit(service, *limit);
+  if (!entries) return ErrorResponse(entries.error(), request);
+  return JsonResponse(status::kOk, AuditEntriesJson(*entries));
 }
 
 }  // namespace referrald::http
