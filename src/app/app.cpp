@@ -1,14 +1,34 @@
 #include "app/app.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "domain/user_directory.hpp"
 #include "http/jwt.hpp"
 #include "http/server.hpp"
 #include "storage/sqlite_store.hpp"
+#include "util/time_format.hpp"
+#include "worker/cron.hpp"
+#include "worker/scheduler.hpp"
 
 namespace referrald::app {
+namespace {
+
+struct ScheduledJob {
+  std::string_view name;
+  std::string_view description;
+  const std::string Config::*cron;
+};
+
+constexpr ScheduledJob kScheduledJobs[] = {
+    {domain::kJobExpireCodes, "Expired codes cleanup", &Config::cron_expire_codes},
+    {domain::kJobAwardBadges, "Badge awards check", &Config::cron_award_badges},
+    {domain::kJobHealthCheck, "Health check", &Config::cron_health_check},
+};
+
+}  // namespace
 
 Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& database_url,
-                                                 const Clock& /*clock*/, RandomSource& random) {
+                                                 RandomSource& random) {
   constexpr std::string_view kSqlite = "sqlite:";
   if (database_url.rfind(kSqlite, 0) == 0) {
     auto store = storage::SqliteStore::Open(database_url.substr(kSqlite.size()), random);
@@ -23,17 +43,37 @@ Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& database_url
                    "DATABASE_URL: expected sqlite:PATH or postgres://…");
 }
 
+std::vector<std::string> DescribeSchedule(const Config& config, TimePoint now) {
+  std::vector<std::string> lines;
+  for (const auto& job : kScheduledJobs) {
+    const std::string& text = config.*job.cron;
+    auto cron = worker::CronExpression::Parse(text);
+    std::string next = "never";
+    if (cron) {
+      if (auto t = cron->Next(now)) next = FormatIso8601(*t);
+    }
+    lines.push_back(std::string(job.description) + " (" + std::string(job.name) + "): \"" + text +
+                    "\" UTC, next " + next);
+  }
+  return lines;
+}
+
 struct App::Impl {
   Config config;
   std::shared_ptr<Clock> clock;
   std::shared_ptr<RandomSource> random;
+  TimePoint started_at;
+  Metrics metrics;
   std::unique_ptr<domain::Store> store;
   std::unique_ptr<domain::ReferralService> referrals;
   std::unique_ptr<domain::SandboxPaymentProvider> payments;
   std::unique_ptr<domain::SubscriptionService> subscriptions;
   std::unique_ptr<domain::UserDirectory> users;
+  std::unique_ptr<domain::JobRunner> jobs;
   std::unique_ptr<http::JwtVerifier> jwt;
   std::unique_ptr<http::Server> server;
+  std::unique_ptr<worker::Worker> worker;
+
 };
 
 App::App() : impl_(std::make_unique<Impl>()) {}
@@ -50,34 +90,69 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.config = std::move(config);
   s.clock = clock ? std::move(clock) : std::make_shared<SystemClock>();
   s.random = random ? std::move(random) : std::make_shared<SystemRandom>();
-  auto store = OpenStore(s.config.database_url, *s.clock, *s.random);
+  s.started_at = s.clock->Now();
+
+  // Parse the schedule before touching the database: a bad expression names its variable.
+  worker::Scheduler scheduler;
+  for (const auto& job : kScheduledJobs) {
+    auto cron = worker::CronExpression::Parse(s.config.*job.cron);
+    if (!cron) {
+      return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
+                       "CRON for " + std::string(job.name) + ": " + cron.error().message);
+    }
+    Impl* impl = &s;
+    const std::string_view name = job.name;
+    scheduler.Add(std::string(name), std::move(*cron),
+                  [impl, name](TimePoint slot) { (void)impl->jobs->RunScheduled(name, slot); });
+  }
+
+  auto store = OpenStore(s.config.database_url, *s.random);
   if (!store) return store.error();
   s.store = std::move(*store);
-  s.referrals =
-      std::make_unique<domain::ReferralService>(*s.store, *s.clock, *s.random, s.config.referral);
+  s.referrals = std::make_unique<domain::ReferralService>(*s.store, *s.clock, *s.random,
+                                                          s.config.referral, &s.metrics);
   s.payments = std::make_unique<domain::SandboxPaymentProvider>(*s.random, *s.clock);
   s.subscriptions = std::make_unique<domain::SubscriptionService>(
       *s.store, *s.payments, *s.referrals, *s.clock, *s.random);
   s.users = std::make_unique<domain::UserDirectory>(*s.store, *s.clock);
+  s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.random, s.config.referral,
+                                               s.started_at, &s.metrics);
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   http::ServerOptions options{s.config.host, s.config.port, s.config.http_worker_threads,
                               s.config.referral_enabled};
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
-                                  *s.random, *s.jwt});
+                                  *s.random, *s.jwt, *s.jobs, s.metrics, s.started_at});
+  if (s.config.worker_enabled) {
+    s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
+  }
   return app;
 }
 
-Status App::Start() { return impl_->server->Start(); }
+Status App::Start() {
+  if (auto started = impl_->server->Start(); !started) return started;
+  if (impl_->worker) impl_->worker->Start();
+  return {};
+}
 
 std::uint16_t App::port() const { return impl_->server->port(); }
 
 void App::Stop() {
-  if (impl_ && impl_->server) impl_->server->Stop();
+  if (!impl_) return;
+  if (impl_->server) impl_->server->Stop();
+  if (impl_->worker) impl_->worker->Stop();
+}
+
+bool App::worker_running() const { return impl_->worker != nullptr; }
+
+void App::WakeWorker() {
+  if (impl_->worker) impl_->worker->Wake();
 }
 
 domain::Store& App::store() { return *impl_->store; }
 domain::ReferralService& App::referrals() { return *impl_->referrals; }
+domain::JobRunner& App::jobs() { return *impl_->jobs; }
+Metrics& App::metrics() { return impl_->metrics; }
 const Config& App::config() const { return impl_->config; }
 
 }  // namespace referrald::app

@@ -1,15 +1,19 @@
 #pragma once
 // Wiring: the one place that names concrete backends. Builds the store from DATABASE_URL,
-// the domain services and the HTTP server.
+// the domain services, the HTTP server and the automation worker.
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "app/config.hpp"
+#include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
 #include "util/clock.hpp"
+#include "util/metrics.hpp"
 #include "util/random.hpp"
 #include "util/result.hpp"
 
@@ -18,7 +22,10 @@ namespace referrald::app {
 // Opens the store DATABASE_URL names and applies pending migrations.
 // Errors: kInvalidArgument (bad URL), kUnavailable (cannot open).
 Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& database_url,
-                                                 const Clock& clock, RandomSource& random);
+                                                 RandomSource& random);
+
+// One line per scheduled job: its description, cron expression and next run (UTC).
+std::vector<std::string> DescribeSchedule(const Config& config, TimePoint now);
 
 class App {
  public:
@@ -29,14 +36,22 @@ class App {
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
-  // Starts the HTTP server (and, later, the worker). Returns once listening.
+  // Starts the HTTP server and, when ENABLE_AUTOMATION_WORKER, the scheduled jobs.
+  // Returns once listening.
   Status Start();
   [[nodiscard]] std::uint16_t port() const;
-  // Graceful stop. Idempotent.
+  // Graceful: stops accepting, finishes in-flight requests (bounded), lets a running job
+  // finish, then closes the database. Idempotent.
   void Stop();
+
+  [[nodiscard]] bool worker_running() const;
+  // Makes the worker re-read the clock (tests that move a fake clock). No-op without a worker.
+  void WakeWorker();
 
   domain::Store& store();
   domain::ReferralService& referrals();
+  domain::JobRunner& jobs();
+  Metrics& metrics();
   const Config& config() const;
 
  private:

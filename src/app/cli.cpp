@@ -1,15 +1,19 @@
 #include "app/cli.hpp"
 
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "app/app.hpp"
 #include "app/config.hpp"
+#include "http/json_mapping.hpp"
 #include "http/jwt.hpp"
 #include "util/uuid.hpp"
 
@@ -33,11 +37,30 @@ std::optional<Config> LoadOrReport() {
   return *config;
 }
 
-void SetUpLogging(const Config& config) {
+// Writes the log message JSON-escaped, for LOG_FORMAT=json.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
+              spdlog::memory_buf_t& dest) override {
+    const std::string escaped = nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
+                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // Drop the surrounding quotes: the pattern supplies them.
+    dest.append(escaped.data() + 1, escaped.data() + escaped.size() - 1);
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+// `serve` logs to stdout; the one-shot commands log to stderr so stdout carries only their result.
+void SetUpLogging(const Config& config, bool to_stderr = false) {
+  if (to_stderr) spdlog::set_default_logger(spdlog::stderr_color_mt("referrald"));
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (config.log_format == "json") {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
-                        spdlog::pattern_time_type::utc);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
+    spdlog::set_formatter(std::move(formatter));
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
   }
@@ -73,8 +96,17 @@ int Serve() {
             << (config->database_url.rfind("sqlite:", 0) == 0 ? config->database_url : "postgres")
             << ")\n"
             << "   Mint a token: build/release/referrald token --sub "
-               "11111111-1111-4111-8111-111111111111 --email alice@example.com [--role admin]\n"
-            << std::flush;
+               "11111111-1111-4111-8111-111111111111 --email alice@example.com [--role admin]\n";
+  if ((*app)->worker_running()) {
+    std::cout << "✅ Automation worker started successfully\n📅 Scheduled jobs:\n";
+    for (const auto& line : DescribeSchedule(*config, SystemClock().Now())) {
+      std::cout << "  - " << line << "\n";
+    }
+  } else {
+    std::cout << "⏸  Automation worker disabled (ENABLE_AUTOMATION_WORKER=false); "
+                 "jobs run only when triggered\n";
+  }
+  std::cout << std::flush;
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info("received {}, shutting down", received == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -86,10 +118,9 @@ int Serve() {
 int Migrate() {
   auto config = LoadOrReport();
   if (!config) return 2;
-  SetUpLogging(*config);
-  SystemClock clock;
+  SetUpLogging(*config, /*to_stderr=*/true);
   SystemRandom random;
-  auto store = OpenStore(config->database_url, clock, random);
+  auto store = OpenStore(config->database_url, random);
   if (!store) {
     std::cerr << "referrald: " << store.error().message << "\n";
     return 1;
@@ -123,11 +154,32 @@ int Token(const std::string& sub, const std::string& email, const std::string& r
   return 0;
 }
 
+// Runs one job through the same domain code as the scheduler and the admin route.
+// Exit 0 on success, 1 when the job failed, 2 for an unknown job or bad configuration.
 int RunJob(const std::string& name) {
   auto config = LoadOrReport();
   if (!config) return 2;
-  std::cerr << "referrald: unknown job \"" << name << "\"\n";
-  return 2;
+  SetUpLogging(*config, /*to_stderr=*/true);
+  if (!domain::JobRunner::IsKnown(name)) {
+    std::cerr << "referrald: unknown job \"" << name << "\" (expire-codes, award-badges, "
+              << "health-check)\n";
+    return 2;
+  }
+  SystemClock clock;
+  SystemRandom random;
+  auto store = OpenStore(config->database_url, random);
+  if (!store) {
+    std::cerr << "referrald: " << store.error().message << "\n";
+    return 1;
+  }
+  domain::JobRunner jobs(**store, clock, random, config->referral, clock.Now());
+  auto result = jobs.Run(name);
+  if (!result) {
+    std::cerr << "referrald: " << result.error().message << "\n";
+    return 2;
+  }
+  std::cout << http::JobResultJson(*result).dump() << "\n";
+  return result->status == "success" ? 0 : 1;
 }
 
 }  // namespace
