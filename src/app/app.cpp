@@ -73,7 +73,6 @@ struct App::Impl {
   std::unique_ptr<http::JwtVerifier> jwt;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<worker::Worker> worker;
-
 };
 
 App::App() : impl_(std::make_unique<Impl>()) {}
@@ -113,7 +112,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
                                                           s.config.referral, &s.metrics);
   s.payments = std::make_unique<domain::SandboxPaymentProvider>(*s.random, *s.clock);
   s.subscriptions = std::make_unique<domain::SubscriptionService>(
-      *s.store, *s.payments, *s.referrals, *s.clock, *s.random);
+      *s.store, *s.payments, *s.referrals, *s.clock, *s.random, s.config.referral_enabled);
   s.users = std::make_unique<domain::UserDirectory>(*s.store, *s.clock);
   s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.random, s.config.referral,
                                                s.started_at, &s.metrics);

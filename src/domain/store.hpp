@@ -76,11 +76,11 @@ class Store {
   // Writes kReferralConverted and kRewardGranted.
   virtual Result<Conversion> ConvertReferral(const ConversionGrant& grant) = 0;
 
-  // Inserts an active subscription and, in the same transaction, converts the subscriber's
-  // pending referral if there is one. Errors: AlreadySubscribed().
+  // Inserts an active subscription and, in the same transaction and when `grant` is set,
+  // converts the subscriber's pending referral if there is one. Errors: AlreadySubscribed().
   // Writes kSubscriptionCreated (+ conversion rows).
-  virtual Result<SubscriptionCreated> CreateSubscription(const Subscription& subscription,
-                                                         const ConversionGrant& grant) = 0;
+  virtual Result<SubscriptionCreated> CreateSubscription(
+      const Subscription& subscription, const std::optional<ConversionGrant>& grant) = 0;
   virtual Result<std::optional<Subscription>> FindActiveSubscription(
       const std::string& user_id) = 0;
 
@@ -99,7 +99,8 @@ class Store {
   // ordered by converted desc, total desc, user_id asc; at most `limit` rows; rank left 0.
   virtual Result<std::vector<LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
                                                             int limit) = 0;
-  // Referral and reward counts since `since` (cohort by created_at); code counts as of `now`.
+  // Referrals created since `since` (a cohort: converted counts those of them that converted),
+  // rewards of every type created since `since`; code counts as of `now` whatever the period.
   virtual Result<AnalyticsCounts> Analytics(std::optional<TimePoint> since, TimePoint now) = 0;
   // Signups by created_at day and conversions by converted_at day, for days in [from, now];
   // only days that have any; ascending.

@@ -29,8 +29,13 @@ Result<PaymentReceipt> SandboxPaymentProvider::Charge(const std::string& /*user_
 
 SubscriptionService::SubscriptionService(Store& store, PaymentProvider& payments,
                                          ReferralService& referrals, const Clock& clock,
-                                         RandomSource& random)
-    : store_(store), payments_(payments), referrals_(referrals), clock_(clock), random_(random) {}
+                                         RandomSource& random, bool referrals_enabled)
+    : store_(store),
+      payments_(payments),
+      referrals_(referrals),
+      clock_(clock),
+      random_(random),
+      referrals_enabled_(referrals_enabled) {}
 
 Result<SubscriptionCreated> SubscriptionService::Create(const std::string& user_id,
                                                         std::string_view tier,
@@ -61,7 +66,9 @@ Result<SubscriptionCreated> SubscriptionService::Create(const std::string& user_
   const TimePoint now = clock_.Now();
   Subscription sub{NewUuidV7(now, random_), user_id, std::string(tier), "active", receipt->provider,
                    receipt->reference,      now};
-  auto created = store_.CreateSubscription(sub, referrals_.MakeGrant(user_id, now));
+  std::optional<ConversionGrant> grant;
+  if (referrals_enabled_) grant = referrals_.MakeGrant(user_id, now);
+  auto created = store_.CreateSubscription(sub, grant);
   if (!created && created.error().machine == "ALREADY_SUBSCRIBED") {
     // Lost a race with a concurrent subscription of the same user after charging.
     spdlog::warn("subscription race lost after charge; provider reference must be refunded");

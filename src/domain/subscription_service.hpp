@@ -41,8 +41,9 @@ class SandboxPaymentProvider final : public PaymentProvider {
 
 class SubscriptionService {
  public:
+  // With `referrals_enabled` false (ENABLE_REFERRAL_SYSTEM=false) a subscription converts nothing.
   SubscriptionService(Store& store, PaymentProvider& payments, ReferralService& referrals,
-                      const Clock& clock, RandomSource& random);
+                      const Clock& clock, RandomSource& random, bool referrals_enabled = true);
 
   // tier must be "premium", nonce non-empty. Errors: Invalid, PaymentDeclined, AlreadySubscribed.
   Result<SubscriptionCreated> Create(const std::string& user_id, std::string_view tier,
@@ -55,6 +56,7 @@ class SubscriptionService {
   ReferralService& referrals_;
   const Clock& clock_;
   RandomSource& random_;
+  bool referrals_enabled_;
 };
 
 }  // namespace referrald::domain

@@ -158,7 +158,7 @@ constexpr char kSelectAnalytics[] = R"sql(
 SELECT
   (SELECT count(*) FROM referrals WHERE created_at >= ?1),
   (SELECT count(*) FROM referrals WHERE created_at >= ?1 AND status = 'converted'),
-  (SELECT count(*) FROM user_rewards WHERE created_at >= ?1 AND reward_type = 'free_premium'),
+  (SELECT count(*) FROM user_rewards WHERE created_at >= ?1),
   (SELECT count(*) FROM referral_codes WHERE is_active = 1 AND expires_at > ?2),
   (SELECT count(*) FROM referral_codes))sql";
 constexpr char kSelectDailySignups[] = R"sql(
@@ -932,7 +932,7 @@ Result<domain::Conversion> SqliteStore::ConvertReferral(const domain::Conversion
 }
 
 Result<domain::SubscriptionCreated> SqliteStore::CreateSubscription(
-    const domain::Subscription& subscription, const domain::ConversionGrant& grant) {
+    const domain::Subscription& subscription, const std::optional<domain::ConversionGrant>& grant) {
   return Guarded("CreateSubscription", [&]() -> Result<domain::SubscriptionCreated> {
     std::lock_guard lock(writer_mutex_);
     Connection& conn = *writer_;
@@ -951,7 +951,8 @@ Result<domain::SubscriptionCreated> SqliteStore::CreateSubscription(
                        {{"subscriptionId", subscription.id},
                         {"tier", subscription.tier},
                         {"provider", subscription.provider}});
-    domain::SubscriptionCreated created{subscription, ConvertPending(conn, random_, grant)};
+    domain::SubscriptionCreated created{
+        subscription, grant ? ConvertPending(conn, random_, *grant) : std::nullopt};
     tx.Commit();
     return created;
   });

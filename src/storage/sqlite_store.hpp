@@ -47,7 +47,8 @@ class SqliteStore final : public domain::Store {
   Result<domain::Referral> TrackReferral(const domain::NewReferral& referral) override;
   Result<domain::Conversion> ConvertReferral(const domain::ConversionGrant& grant) override;
   Result<domain::SubscriptionCreated> CreateSubscription(
-      const domain::Subscription& subscription, const domain::ConversionGrant& grant) override;
+      const domain::Subscription& subscription,
+      const std::optional<domain::ConversionGrant>& grant) override;
   Result<std::optional<domain::Subscription>> FindActiveSubscription(
       const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;

@@ -19,33 +19,8 @@ using std::chrono::hours;
 
 constexpr auto kDay = hours(24);
 
-struct TestUser {
-  std::string id;
-  std::string email;
-  std::string token;
-};
-
 class ApiTest : public ServerFixture {
  protected:
-  TestUser NewUser(const std::string& email_prefix = "user", bool admin = false) {
-    TestUser user;
-    user.id = NewUserId();
-    user.email = email_prefix + "." + user.id.substr(24) + "@example.com";
-    user.token = Token(user.id, user.email, admin);
-    return user;
-  }
-
-  // Creates a code for `user` and returns it.
-  std::string GenerateCode(const TestUser& user, const json& body = json::object()) {
-    const auto reply = Post("/api/referral/generate-code", body, user.token);
-    EXPECT_EQ(reply.status, 201) << reply.body;
-    return reply.Json().value("code", "");
-  }
-
-  HttpReply Track(const TestUser& user, const std::string& code) {
-    return Post("/api/referral/track", {{"referralCode", code}}, user.token);
-  }
-
   HttpReply Subscribe(const TestUser& user, const std::string& nonce = "payment-nonce") {
     return Post("/api/subscriptions/create", {{"tier", "premium"}, {"nonce", nonce}}, user.token);
   }
@@ -604,6 +579,27 @@ TEST_F(DisabledReferralsTest, ReferralRoutesAnswer503BeforeAuth) {
   ExpectError(Get("/api/referral/unknown", ""), 503, "SERVICE_DISABLED");
   EXPECT_EQ(Get("/health", "").status, 200);
   EXPECT_EQ(Get("/api/subscriptions/me", token).status, 200);
+}
+
+TEST_F(DisabledReferralsTest, SubscriptionsStillWorkButConvertNothing) {
+  // A referral made while the program was on (through the domain, as the routes are off).
+  const std::string referrer = NewUserId();
+  const std::string referred = NewUserId();
+  auto& store = application().store();
+  ASSERT_TRUE(store.UpsertUser(referrer, std::string("r@example.com"), clock_->Now()));
+  ASSERT_TRUE(store.UpsertUser(referred, std::string("d@example.com"), clock_->Now()));
+  auto code = application().referrals().GenerateCode(referrer, std::nullopt);
+  ASSERT_TRUE(code);
+  ASSERT_TRUE(application().referrals().Track(referred, code->code));
+
+  const auto created = Post("/api/subscriptions/create", {{"tier", "premium"}, {"nonce", "ok"}},
+                            Token(referred, "d@example.com"));
+  EXPECT_EQ(created.status, 201) << created.body;
+  const auto stats = store.GetReferrerStats(referrer);
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->pending_referrals, 1);
+  EXPECT_EQ(stats->converted_referrals, 0);
+  EXPECT_TRUE(store.ListRewards(referrer)->empty());
 }
 
 }  // namespace

@@ -27,35 +27,11 @@ using std::chrono::seconds;
 
 constexpr auto kDay = hours(24);
 
-struct TestUser {
-  std::string id;
-  std::string email;
-  std::string token;
-};
-
 class OpsTest : public ServerFixture {
  protected:
   void SetUp() override {
     ServerFixture::SetUp();
     admin_ = NewUser("admin", /*admin=*/true);
-  }
-
-  TestUser NewUser(const std::string& email_prefix = "user", bool admin = false) {
-    TestUser user;
-    user.id = NewUserId();
-    user.email = email_prefix + "." + user.id.substr(24) + "@example.com";
-    user.token = Token(user.id, user.email, admin);
-    return user;
-  }
-
-  std::string GenerateCode(const TestUser& user, const json& body = json::object()) {
-    const auto reply = Post("/api/referral/generate-code", body, user.token);
-    EXPECT_EQ(reply.status, 201) << reply.body;
-    return reply.Json().value("code", "");
-  }
-
-  HttpReply Track(const TestUser& user, const std::string& code) {
-    return Post("/api/referral/track", {{"referralCode", code}}, user.token);
   }
 
   HttpReply Convert(const std::string& referred_user_id) {

@@ -763,8 +763,9 @@ TEST_P(StoreTest, AwardBadgesOncePerUser) {
   EXPECT_EQ(badge.source_referral_id, std::nullopt);
   EXPECT_EQ(MachineOf(store_->ClaimReward(master, badge.id, Hours(kNow, 3))), "REWARD_NOT_FOUND");
 
-  // Badges do not count as awarded free_premium rewards.
-  EXPECT_EQ(Must(store_->Analytics(std::nullopt, kNow)).total_rewards_awarded, 3);
+  // Every reward created counts as awarded, badges included (contract: "counts rewards created
+  // in the period"): 3 free_premium + 1 badge.
+  EXPECT_EQ(Must(store_->Analytics(std::nullopt, kNow)).total_rewards_awarded, 4);
   EXPECT_EQ(Must(store_->GetReferrerStats(master)).total_rewards_earned, 3);
 
   // Lowering the threshold later reaches the other referrer, still once.
@@ -1151,7 +1152,7 @@ TEST(SqliteStoreTest, SchemaEnforcesExactlyOnce) {
   Must(store.AwardBadges(1, "Referral Master", kNow));
   Must(store.CreateSubscription(
       {NewUuidV7(kNow, random), b, "premium", "active", "sandbox", "r", kNow},
-      {b, NewUuidV7(kNow, random), 30, std::nullopt, kNow}));
+      domain::ConversionGrant{b, NewUuidV7(kNow, random), 30, std::nullopt, kNow}));
 
   RawDb raw(path);
   const std::string ts = "'" + FormatIso8601(kNow) + "'";

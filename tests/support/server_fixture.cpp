@@ -121,4 +121,22 @@ HttpReply ServerFixture::Get(const std::string& path, const std::string& token,
   return SendRequest(port_, "GET", path, "", token, headers);
 }
 
+TestUser ServerFixture::NewUser(const std::string& email_prefix, bool admin) const {
+  TestUser user;
+  user.id = NewUserId();
+  user.email = email_prefix + "." + user.id.substr(24) + "@example.com";
+  user.token = Token(user.id, user.email, admin);
+  return user;
+}
+
+std::string ServerFixture::GenerateCode(const TestUser& user, const nlohmann::json& body) const {
+  const auto reply = Post("/api/referral/generate-code", body, user.token);
+  EXPECT_EQ(reply.status, 201) << reply.body;
+  return reply.Json().value("code", "");
+}
+
+HttpReply ServerFixture::Track(const TestUser& user, const std::string& code) const {
+  return Post("/api/referral/track", {{"referralCode", code}}, user.token);
+}
+
 }  // namespace referrald::testing

@@ -34,6 +34,13 @@ struct HttpReply {
 
 using ExtraHeaders = std::multimap<std::string, std::string>;
 
+// A user as the tests see it: id, email and a token for them.
+struct TestUser {
+  std::string id;
+  std::string email;
+  std::string token;
+};
+
 // Base fixture: SetUp starts the server, TearDown stops it and removes the database directory.
 // Override Configure() to change the Config before the App is created.
 class ServerFixture : public ::testing::Test {
@@ -55,6 +62,14 @@ class ServerFixture : public ::testing::Test {
                     const ExtraHeaders& headers = {}) const;
   HttpReply Get(const std::string& path, const std::string& token,
                 const ExtraHeaders& headers = {}) const;
+
+  // A fresh user named `<email_prefix>.<id tail>@example.com`, with a token.
+  [[nodiscard]] TestUser NewUser(const std::string& email_prefix = "user",
+                                 bool admin = false) const;
+  // Creates a code for `user` (expecting 201) and returns it.
+  std::string GenerateCode(const TestUser& user,
+                           const nlohmann::json& body = nlohmann::json::object()) const;
+  HttpReply Track(const TestUser& user, const std::string& code) const;
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
   [[nodiscard]] app::App& application() { return *app_; }
