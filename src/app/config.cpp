@@ -17,8 +17,8 @@ Error Bad(const std::string& var, const std::string& why) {
 }
 
 // Parses an integer in [lo, hi] from the variable, or keeps `out` when the variable is unset.
-Status Int(const Environment& env, const std::string& var, long long lo, long long hi,
-           long long& out) {
+template <typename T>
+Status Int(const Environment& env, const std::string& var, long long lo, long long hi, T& out) {
   auto it = env.find(var);
   if (it == env.end()) return {};
   const std::string& s = it->second;
@@ -31,7 +31,7 @@ Status Int(const Environment& env, const std::string& var, long long lo, long lo
     return Bad(
         var, "must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + s);
   }
-  out = v;
+  out = static_cast<T>(v);
   return {};
 }
 
@@ -82,65 +82,64 @@ std::string Trim(std::string_view s) {
   return std::string(s);
 }
 
+Status Host(const Environment& env, std::string& out) {
+  auto it = env.find("HOST");
+  if (it == env.end()) return {};
+  if (it->second.empty()) return Bad("HOST", "must not be empty");
+  out = it->second;
+  return {};
+}
+
+Status DatabaseUrl(const Environment& env, std::string& out) {
+  auto it = env.find("DATABASE_URL");
+  if (it == env.end()) return {};
+  const std::string& url = it->second;
+  const bool sqlite = url.rfind("sqlite:", 0) == 0 && url.size() > 7;
+  const bool pg = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+  if (!sqlite && !pg)
+    return Bad("DATABASE_URL", "expected sqlite:PATH, postgres://… or postgresql://…");
+  out = url;
+  return {};
+}
+
+// Empty means "not set" (serve and token refuse to start without it).
+Status JwtSecret(const Environment& env, std::string& out) {
+  auto it = env.find("JWT_SECRET");
+  if (it == env.end()) return {};
+  if (!it->second.empty() && it->second.size() < 16) {
+    return Bad("JWT_SECRET", "must be at least 16 characters");
+  }
+  out = it->second;
+  return {};
+}
+
 }  // namespace
 
 Result<Config> LoadConfig(const Environment& env) {
   Config c;
-  long long v = 0;
-#define REFERRALD_TRY(expr)                    \
-  do {                                         \
-    if (auto s = (expr); !s) return s.error(); \
-  } while (false)
-
-  if (auto it = env.find("HOST"); it != env.end()) {
-    if (it->second.empty()) return Bad("HOST", "must not be empty");
-    c.host = it->second;
+  // Every variable is read and checked, in this order; the first malformed one is reported.
+  const std::initializer_list<Status> checks = {
+      Host(env, c.host),
+      Int(env, "PORT", 0, 65535, c.port),
+      DatabaseUrl(env, c.database_url),
+      JwtSecret(env, c.jwt_secret),
+      Bool(env, "ENABLE_REFERRAL_SYSTEM", c.referral_enabled),
+      Int(env, "REFERRAL_CODE_LENGTH", 6, 32, c.referral.code_length),
+      Int(env, "REFERRAL_CODE_EXPIRATION_DAYS", 1, 3650, c.referral.code_expiration_days),
+      Int(env, "REFERRAL_REWARD_DAYS", 1, 3650, c.referral.reward_days),
+      Int(env, "REFERRAL_REWARD_CLAIM_DAYS", 0, 3650, c.referral.reward_claim_days),
+      Int(env, "REFERRAL_MASTER_THRESHOLD", 1, 1000000, c.referral.master_threshold),
+      Bool(env, "ENABLE_AUTOMATION_WORKER", c.worker_enabled),
+      Cron(env, "CRON_EXPIRE_CODES", c.cron_expire_codes),
+      Cron(env, "CRON_AWARD_BADGES", c.cron_award_badges),
+      Cron(env, "CRON_HEALTH_CHECK", c.cron_health_check),
+      OneOf(env, "LOG_LEVEL", {"trace", "debug", "info", "warn", "error", "off"}, c.log_level),
+      OneOf(env, "LOG_FORMAT", {"text", "json"}, c.log_format),
+      Int(env, "HTTP_WORKER_THREADS", 1, 64, c.http_worker_threads),
+  };
+  for (const Status& check : checks) {
+    if (!check) return check.error();
   }
-  v = c.port;
-  REFERRALD_TRY(Int(env, "PORT", 0, 65535, v));
-  c.port = static_cast<std::uint16_t>(v);
-  if (auto it = env.find("DATABASE_URL"); it != env.end()) {
-    const std::string& url = it->second;
-    const bool sqlite = url.rfind("sqlite:", 0) == 0 && url.size() > 7;
-    const bool pg = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
-    if (!sqlite && !pg) {
-      return Bad("DATABASE_URL", "expected sqlite:PATH, postgres://… or postgresql://…");
-    }
-    c.database_url = url;
-  }
-  if (auto it = env.find("JWT_SECRET"); it != env.end()) {
-    if (!it->second.empty() && it->second.size() < 16) {
-      return Bad("JWT_SECRET", "must be at least 16 characters");
-    }
-    c.jwt_secret = it->second;
-  }
-  REFERRALD_TRY(Bool(env, "ENABLE_REFERRAL_SYSTEM", c.referral_enabled));
-  v = c.referral.code_length;
-  REFERRALD_TRY(Int(env, "REFERRAL_CODE_LENGTH", 6, 32, v));
-  c.referral.code_length = static_cast<int>(v);
-  v = c.referral.code_expiration_days;
-  REFERRALD_TRY(Int(env, "REFERRAL_CODE_EXPIRATION_DAYS", 1, 3650, v));
-  c.referral.code_expiration_days = v;
-  v = c.referral.reward_days;
-  REFERRALD_TRY(Int(env, "REFERRAL_REWARD_DAYS", 1, 3650, v));
-  c.referral.reward_days = v;
-  v = c.referral.reward_claim_days;
-  REFERRALD_TRY(Int(env, "REFERRAL_REWARD_CLAIM_DAYS", 0, 3650, v));
-  c.referral.reward_claim_days = v;
-  v = c.referral.master_threshold;
-  REFERRALD_TRY(Int(env, "REFERRAL_MASTER_THRESHOLD", 1, 1000000, v));
-  c.referral.master_threshold = v;
-  REFERRALD_TRY(Bool(env, "ENABLE_AUTOMATION_WORKER", c.worker_enabled));
-  REFERRALD_TRY(Cron(env, "CRON_EXPIRE_CODES", c.cron_expire_codes));
-  REFERRALD_TRY(Cron(env, "CRON_AWARD_BADGES", c.cron_award_badges));
-  REFERRALD_TRY(Cron(env, "CRON_HEALTH_CHECK", c.cron_health_check));
-  REFERRALD_TRY(
-      OneOf(env, "LOG_LEVEL", {"trace", "debug", "info", "warn", "error", "off"}, c.log_level));
-  REFERRALD_TRY(OneOf(env, "LOG_FORMAT", {"text", "json"}, c.log_format));
-  v = c.http_worker_threads;
-  REFERRALD_TRY(Int(env, "HTTP_WORKER_THREADS", 1, 64, v));
-  c.http_worker_threads = static_cast<int>(v);
-#undef REFERRALD_TRY
   return c;
 }
 
