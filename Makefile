@@ -1,6 +1,6 @@
 # The front door. Each target installs what is missing (Debian packages via scripts/install-deps.sh),
 # then configures and builds with the CMake presets. `make run` and `make test` share build/release.
-.PHONY: all deps configure build run test asan clean
+.PHONY: all deps configure build run test asan tsan clean
 
 PRESET ?= release
 
@@ -27,6 +27,10 @@ test: configure
 # Debug build and tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	@$(MAKE) --no-print-directory test PRESET=asan
+
+# Debug build and tests under ThreadSanitizer.
+tsan:
+	@$(MAKE) --no-print-directory test PRESET=tsan
 
 clean:
 	rm -rf build

@@ -16,6 +16,7 @@
 #include "http/jwt.hpp"
 #include "storage/sqlite_store.hpp"
 #include "support/process.hpp"
+#include "support/server_fixture.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
 
@@ -344,6 +345,7 @@ TEST_F(ServeTest, SigtermFinishesInFlightRequestsThenExitsZero) {
   const std::uint16_t port = StartServe();
   ASSERT_NE(port, 0);
 
+  WarmUpHttpClient(port);
   sqlite3* blocker = nullptr;
   ASSERT_EQ(sqlite3_open(db_path_.c_str(), &blocker), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);

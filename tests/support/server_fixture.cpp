@@ -54,6 +54,14 @@ HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::
   return reply;
 }
 
+void WarmUpHttpClient(std::uint16_t port) {
+  // cpp-httplib builds function-local static regexes on first use inside its (uninstrumented)
+  // shared library; doing that once here, before tests start client threads, keeps
+  // ThreadSanitizer from reporting the library's own lazy initialisation as a race.
+  SendRequest(port, "POST", "/warm-up", "{}", "");
+  SendRequest(port, "GET", "/health", "", "");
+}
+
 void ServerFixture::SetUp() {
   std::string pattern = (std::filesystem::temp_directory_path() / "referrald-test-XXXXXX").string();
   ASSERT_NE(mkdtemp(pattern.data()), nullptr);
@@ -76,6 +84,7 @@ void ServerFixture::SetUp() {
   ASSERT_TRUE(started.has_value()) << started.error().message;
   port_ = app_->port();
   ASSERT_NE(port_, 0);
+  WarmUpHttpClient(port_);
 }
 
 void ServerFixture::TearDown() {

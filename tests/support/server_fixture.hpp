@@ -80,6 +80,9 @@ class ServerFixture : public ::testing::Test {
   std::uint16_t port_ = 0;
 };
 
+// One POST and one GET from this thread, before a test starts concurrent clients (see .cpp).
+void WarmUpHttpClient(std::uint16_t port);
+
 // The request `method` (GET/POST) over a client of its own; usable from any thread.
 HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::string& path,
                       const std::string& body, const std::string& token,
