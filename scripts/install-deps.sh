@@ -9,8 +9,12 @@ packages=(
   g++ make cmake pkg-config ca-certificates
   # HTTP server: RESTinio on standalone Asio (+ its fmt and http-parser link deps)
   librestinio-dev libasio-dev libfmt-dev libhttp-parser-dev
-  # storage
+  # storage: embedded SQLite, and PostgreSQL 15 (libpq client library; the server and psql
+  # for the throwaway test clusters of scripts/pg-cluster.sh)
   libsqlite3-dev sqlite3
+  libpq-dev postgresql
+  # webhooks: HTTP client
+  libcurl4-openssl-dev
   # JSON, tokens, logging, command line
   nlohmann-json3-dev libssl-dev libspdlog-dev libcli11-dev
   # tests: GoogleTest and an HTTP client for integration tests
