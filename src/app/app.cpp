@@ -5,7 +5,8 @@
 #include "domain/user_directory.hpp"
 #include "http/jwt.hpp"
 #include "http/server.hpp"
-#include "storage/sqlite_store.hpp"
+#include "storage/postgres/postgres_store.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
 #include "util/time_format.hpp"
 #include "worker/cron.hpp"
 #include "worker/scheduler.hpp"
@@ -27,17 +28,25 @@ constexpr ScheduledJob kScheduledJobs[] = {
 
 }  // namespace
 
-Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& database_url,
-                                                 RandomSource& random) {
+Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config) {
   constexpr std::string_view kSqlite = "sqlite:";
+  const std::string& database_url = config.database_url;
+  const std::chrono::milliseconds timeout(config.database_timeout_ms);
   if (database_url.rfind(kSqlite, 0) == 0) {
-    auto store = storage::SqliteStore::Open(database_url.substr(kSqlite.size()), random);
+    storage::SqliteOptions options;
+    options.timeout = timeout;
+    auto store = storage::SqliteStore::Open(database_url.substr(kSqlite.size()), options);
     if (!store) return store.error();
     return std::unique_ptr<domain::Store>(std::move(*store));
   }
   if (database_url.rfind("postgres://", 0) == 0 || database_url.rfind("postgresql://", 0) == 0) {
-    return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
-                     "DATABASE_URL: PostgreSQL is not supported by this build yet");
+    storage::PostgresOptions options;
+    options.url = database_url;
+    options.pool_size = config.db_pool_size;
+    options.timeout = timeout;
+    auto store = storage::PostgresStore::Open(options);
+    if (!store) return store.error();
+    return std::unique_ptr<domain::Store>(std::move(*store));
   }
   return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
                    "DATABASE_URL: expected sqlite:PATH or postgres://…");
@@ -62,6 +71,7 @@ struct App::Impl {
   Config config;
   std::shared_ptr<Clock> clock;
   std::shared_ptr<RandomSource> random;
+  std::shared_ptr<IdGenerator> ids;
   TimePoint started_at;
   Metrics metrics;
   std::unique_ptr<domain::Store> store;
@@ -79,7 +89,8 @@ App::App() : impl_(std::make_unique<Impl>()) {}
 App::~App() { Stop(); }
 
 Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> clock,
-                                         std::shared_ptr<RandomSource> random) {
+                                         std::shared_ptr<RandomSource> random,
+                                         std::shared_ptr<IdGenerator> ids) {
   if (config.jwt_secret.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
                      "JWT_SECRET: required to serve (see README: make run creates one in .env)");
@@ -89,6 +100,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.config = std::move(config);
   s.clock = clock ? std::move(clock) : std::make_shared<SystemClock>();
   s.random = random ? std::move(random) : std::make_shared<SystemRandom>();
+  s.ids = ids ? std::move(ids) : std::make_shared<UuidV7Generator>(*s.random);
   s.started_at = s.clock->Now();
 
   // Parse the schedule before touching the database: a bad expression names its variable.
@@ -105,16 +117,16 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
                   [impl, name](TimePoint slot) { (void)impl->jobs->RunScheduled(name, slot); });
   }
 
-  auto store = OpenStore(s.config.database_url, *s.random);
+  auto store = OpenStore(s.config);
   if (!store) return store.error();
   s.store = std::move(*store);
-  s.referrals = std::make_unique<domain::ReferralService>(*s.store, *s.clock, *s.random,
+  s.referrals = std::make_unique<domain::ReferralService>(*s.store, *s.clock, *s.random, *s.ids,
                                                           s.config.referral, &s.metrics);
-  s.payments = std::make_unique<domain::SandboxPaymentProvider>(*s.random, *s.clock);
+  s.payments = std::make_unique<domain::SandboxPaymentProvider>(*s.ids, *s.clock);
   s.subscriptions = std::make_unique<domain::SubscriptionService>(
-      *s.store, *s.payments, *s.referrals, *s.clock, *s.random, s.config.referral_enabled);
+      *s.store, *s.payments, *s.referrals, *s.clock, *s.ids, s.config.referral_enabled);
   s.users = std::make_unique<domain::UserDirectory>(*s.store, *s.clock);
-  s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.random, s.config.referral,
+  s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.ids, s.config.referral,
                                                s.started_at, &s.metrics);
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   http::ServerOptions options{s.config.host, s.config.port, s.config.http_worker_threads,

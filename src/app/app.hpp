@@ -13,16 +13,16 @@
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
 #include "util/clock.hpp"
+#include "util/ids.hpp"
 #include "util/metrics.hpp"
 #include "util/random.hpp"
 #include "util/result.hpp"
 
 namespace referrald::app {
 
-// Opens the store DATABASE_URL names and applies pending migrations.
-// Errors: kInvalidArgument (bad URL), kUnavailable (cannot open).
-Result<std::unique_ptr<domain::Store>> OpenStore(const std::string& database_url,
-                                                 RandomSource& random);
+// Opens the store DATABASE_URL names (with DB_POOL_SIZE and DATABASE_TIMEOUT_MS) and applies
+// pending migrations. Errors: kInvalidArgument (bad URL), kUnavailable (cannot open).
+Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config);
 
 // One line per scheduled job: its description, cron expression and next run (UTC).
 std::vector<std::string> DescribeSchedule(const Config& config, TimePoint now);
@@ -31,7 +31,8 @@ class App {
  public:
   // Clock and random default to the system ones; tests pass their own.
   static Result<std::unique_ptr<App>> Create(Config config, std::shared_ptr<Clock> clock = nullptr,
-                                             std::shared_ptr<RandomSource> random = nullptr);
+                                             std::shared_ptr<RandomSource> random = nullptr,
+                                             std::shared_ptr<IdGenerator> ids = nullptr);
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;

@@ -119,8 +119,7 @@ int Migrate() {
   auto config = LoadOrReport();
   if (!config) return 2;
   SetUpLogging(*config, /*to_stderr=*/true);
-  SystemRandom random;
-  auto store = OpenStore(config->database_url, random);
+  auto store = OpenStore(*config);
   if (!store) {
     std::cerr << "referrald: " << store.error().message << "\n";
     return 1;
@@ -167,12 +166,13 @@ int RunJob(const std::string& name) {
   }
   SystemClock clock;
   SystemRandom random;
-  auto store = OpenStore(config->database_url, random);
+  UuidV7Generator ids(random);
+  auto store = OpenStore(*config);
   if (!store) {
     std::cerr << "referrald: " << store.error().message << "\n";
     return 1;
   }
-  domain::JobRunner jobs(**store, clock, random, config->referral, clock.Now());
+  domain::JobRunner jobs(**store, clock, ids, config->referral, clock.Now());
   auto result = jobs.Run(name);
   if (!result) {
     std::cerr << "referrald: " << result.error().message << "\n";

@@ -122,6 +122,8 @@ Result<Config> LoadConfig(const Environment& env) {
       Host(env, c.host),
       Int(env, "PORT", 0, 65535, c.port),
       DatabaseUrl(env, c.database_url),
+      Int(env, "DB_POOL_SIZE", 1, 256, c.db_pool_size),
+      Int(env, "DATABASE_TIMEOUT_MS", 50, 600000, c.database_timeout_ms),
       JwtSecret(env, c.jwt_secret),
       Bool(env, "ENABLE_REFERRAL_SYSTEM", c.referral_enabled),
       Int(env, "REFERRAL_CODE_LENGTH", 6, 32, c.referral.code_length),

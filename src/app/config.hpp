@@ -17,7 +17,9 @@ struct Config {
   std::string host = "0.0.0.0";
   std::uint16_t port = 5000;
   std::string database_url = "sqlite:data/referrals.db";
-  std::string jwt_secret;  // empty when not set
+  int db_pool_size = 8;            // PostgreSQL connections per instance
+  int database_timeout_ms = 5000;  // longest a request waits for the database
+  std::string jwt_secret;          // empty when not set
   bool referral_enabled = true;
   domain::ReferralSettings referral;
   bool worker_enabled = true;

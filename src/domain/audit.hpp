@@ -1,7 +1,11 @@
 #pragma once
-// The automation_logs vocabulary: services, actions and statuses the service writes.
+// The automation_logs vocabulary (services, actions, statuses) and the one way entries are built.
 
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include "domain/model.hpp"
 
 namespace referrald::domain::audit {
 
@@ -24,5 +28,14 @@ inline constexpr std::string_view kPaymentDeclined = "payment_declined";
 inline constexpr std::string_view kSuccess = "success";
 inline constexpr std::string_view kFailed = "failed";
 inline constexpr std::string_view kPending = "pending";
+
+// An entry with every field given; `id` comes from the domain's IdGenerator.
+inline AuditEntry Entry(std::string id, std::string_view service, std::string_view action,
+                        std::string_view status, std::optional<std::string> user_id,
+                        Details details, std::optional<std::string> error_message, TimePoint now) {
+  return AuditEntry{
+      std::move(id),      std::string(service), std::string(action),      std::string(status),
+      std::move(user_id), std::move(details),   std::move(error_message), now};
+}
 
 }  // namespace referrald::domain::audit

@@ -7,15 +7,14 @@
 #include "domain/audit.hpp"
 #include "util/process.hpp"
 #include "util/time_format.hpp"
-#include "util/uuid.hpp"
 
 namespace referrald::domain {
 
-JobRunner::JobRunner(Store& store, const Clock& clock, RandomSource& random,
-                     ReferralSettings settings, TimePoint started_at, Metrics* metrics)
+JobRunner::JobRunner(Store& store, const Clock& clock, IdGenerator& ids, ReferralSettings settings,
+                     TimePoint started_at, Metrics* metrics)
     : store_(store),
       clock_(clock),
-      random_(random),
+      ids_(ids),
       settings_(settings),
       started_at_(started_at),
       metrics_(metrics) {}
@@ -59,7 +58,8 @@ Result<JobResult> JobRunner::Run(std::string_view name) {
 
 std::optional<JobResult> JobRunner::RunScheduled(std::string_view name, TimePoint slot) {
   const TimePoint now = clock_.Now();
-  auto claimed = store_.ClaimScheduledRun(std::string(name), slot, now);
+  auto claimed = Transact(
+      store_, [&](WriteTx& tx) { return tx.ClaimScheduledRun(std::string(name), slot, now); });
   if (!claimed) {
     JobResult failed{std::string(name),
                      std::string(audit::kFailed),
@@ -79,20 +79,16 @@ std::optional<JobResult> JobRunner::RunScheduled(std::string_view name, TimePoin
   return std::move(*result);
 }
 
-Result<std::vector<std::pair<std::string, AuditValue>>> JobRunner::Execute(std::string_view name,
-                                                                           TimePoint now) {
-  using Details = std::vector<std::pair<std::string, AuditValue>>;
+Result<Details> JobRunner::Execute(std::string_view name, TimePoint now) {
   if (name == kJobExpireCodes) {
-    auto expired = store_.ExpireCodes(now);
+    auto expired = Transact(store_, [&](WriteTx& tx) { return tx.ExpireCodes(now); });
     if (!expired) return expired.error();
     return Details{{"codesDeactivated", *expired}};
   }
   if (name == kJobAwardBadges) {
-    auto granted =
-        store_.AwardBadges(settings_.master_threshold, std::string(kReferralMasterBadge), now);
+    auto granted = AwardBadges(now);
     if (!granted) return granted.error();
-    return Details{{"badgesGranted", static_cast<std::int64_t>(granted->size())},
-                   {"threshold", settings_.master_threshold}};
+    return Details{{"badgesGranted", *granted}, {"threshold", settings_.master_threshold}};
   }
   // health-check
   auto ping = store_.Ping();
@@ -106,12 +102,45 @@ Result<std::vector<std::pair<std::string, AuditValue>>> JobRunner::Execute(std::
   return details;
 }
 
-void JobRunner::Log(std::string_view job, std::string_view status,
-                    std::vector<std::pair<std::string, AuditValue>> details,
+Result<std::int64_t> JobRunner::AwardBadges(TimePoint now) {
+  auto candidates = store_.BadgeCandidates(settings_.master_threshold);
+  if (!candidates) return candidates.error();
+  std::int64_t granted = 0;
+  for (const std::string& user_id : *candidates) {
+    Reward badge;
+    badge.id = ids_.New(now);
+    badge.user_id = user_id;
+    badge.type = RewardType::kBadge;
+    badge.value.badge = std::string(kReferralMasterBadge);
+    badge.is_claimed = true;
+    badge.created_at = now;
+    badge.claimed_at = now;
+    // The insert re-checks the threshold and the one-badge index itself: a concurrent run, or
+    // another instance, cannot grant a second badge.
+    auto inserted = Transact(store_, [&](WriteTx& tx) -> Result<bool> {
+      auto done = tx.InsertBadge(badge, settings_.master_threshold);
+      if (!done || !*done) return done;
+      auto audited = tx.AppendAudit(audit::Entry(
+          ids_.New(now), audit::kServiceReferral, audit::kRewardGranted, audit::kSuccess, user_id,
+          {{"rewardId", badge.id}, {"badge", *badge.value.badge}}, std::nullopt, now));
+      if (!audited) return audited.error();
+      return true;
+    });
+    if (!inserted) return inserted.error();
+    if (*inserted) {
+      ++granted;
+      if (metrics_ != nullptr) metrics_->RewardGranted();
+    }
+  }
+  return granted;
+}
+
+void JobRunner::Log(std::string_view job, std::string_view status, Details details,
                     std::optional<std::string> error, TimePoint now) {
-  auto appended = store_.AppendAudit(
-      AuditEntry{NewUuidV7(now, random_), std::string(audit::kServiceWorker), std::string(job),
-                 std::string(status), std::nullopt, std::move(details), std::move(error), now});
+  auto appended = Transact(store_, [&](WriteTx& tx) {
+    return tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceWorker, job, status,
+                                       std::nullopt, details, error, now));
+  });
   if (!appended) spdlog::error("could not write automation log for job {}", job);
 }
 

@@ -13,8 +13,8 @@
 #include "domain/settings.hpp"
 #include "domain/store.hpp"
 #include "util/clock.hpp"
+#include "util/ids.hpp"
 #include "util/metrics.hpp"
-#include "util/random.hpp"
 #include "util/result.hpp"
 
 namespace referrald::domain {
@@ -27,14 +27,14 @@ inline constexpr std::string_view kReferralMasterBadge = "Referral Master";
 struct JobResult {
   std::string job;
   std::string status;  // "success" or "failed"
-  std::vector<std::pair<std::string, AuditValue>> details;
+  Details details;
   std::string error;  // set when failed
 };
 
 class JobRunner {
  public:
   // `started_at` is when the process started, for the health check's uptime.
-  JobRunner(Store& store, const Clock& clock, RandomSource& random, ReferralSettings settings,
+  JobRunner(Store& store, const Clock& clock, IdGenerator& ids, ReferralSettings settings,
             TimePoint started_at, Metrics* metrics = nullptr);
 
   static const std::vector<std::string_view>& Names();
@@ -50,15 +50,15 @@ class JobRunner {
   std::optional<JobResult> RunScheduled(std::string_view name, TimePoint slot);
 
  private:
-  Result<std::vector<std::pair<std::string, AuditValue>>> Execute(std::string_view name,
-                                                                  TimePoint now);
-  void Log(std::string_view job, std::string_view status,
-           std::vector<std::pair<std::string, AuditValue>> details,
+  Result<Details> Execute(std::string_view name, TimePoint now);
+  // Grants the badge to every user at the threshold, each in its own transaction.
+  Result<std::int64_t> AwardBadges(TimePoint now);
+  void Log(std::string_view job, std::string_view status, Details details,
            std::optional<std::string> error, TimePoint now);
 
   Store& store_;
   const Clock& clock_;
-  RandomSource& random_;
+  IdGenerator& ids_;
   ReferralSettings settings_;
   TimePoint started_at_;
   Metrics* metrics_;

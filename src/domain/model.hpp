@@ -12,6 +12,13 @@
 
 namespace referrald::domain {
 
+// Who asks: the user behind a request's token (claims `sub` and `email`). Write use cases create
+// or update this user's row in their own transaction.
+struct Actor {
+  std::string id;  // canonical lowercase UUID
+  std::optional<std::string> email;
+};
+
 struct User {
   std::string id;  // UUID from the token's `sub`
   std::optional<std::string> email;
@@ -123,15 +130,16 @@ struct DailyCount {
   std::int64_t conversions = 0;
 };
 
-// One automation_logs row. Details become a JSON object in storage.
+// One automation_logs row. Details become a JSON object in storage (codec/json_codec.hpp).
 using AuditValue = std::variant<std::string, std::int64_t, double, bool>;
+using Details = std::vector<std::pair<std::string, AuditValue>>;
 struct AuditEntry {
   std::string id;
   std::string service;
   std::string action;
   std::string status;  // "success", "failed", "pending"
   std::optional<std::string> user_id;
-  std::vector<std::pair<std::string, AuditValue>> details;
+  Details details;
   std::optional<std::string> error_message;
   TimePoint created_at;
 };

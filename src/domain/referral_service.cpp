@@ -5,7 +5,6 @@
 #include "domain/audit.hpp"
 #include "domain/errors.hpp"
 #include "util/time_format.hpp"
-#include "util/uuid.hpp"
 
 namespace referrald::domain {
 namespace {
@@ -17,13 +16,23 @@ constexpr std::int64_t kMaxExpiresInDays = 3650;
 constexpr int kMaxLeaderboardLimit = 100;
 constexpr int kMaxTrendDays = 365;
 
+// Errors of the database itself are not refusals: they are not audited as such.
+bool IsRefusal(const Error& error) {
+  return error.code != ErrorCode::kInternal && error.code != ErrorCode::kUnavailable;
+}
+
 }  // namespace
 
 ReferralService::ReferralService(Store& store, const Clock& clock, RandomSource& random,
-                                 ReferralSettings settings, Metrics* metrics)
-    : store_(store), clock_(clock), random_(random), settings_(settings), metrics_(metrics) {}
+                                 IdGenerator& ids, ReferralSettings settings, Metrics* metrics)
+    : store_(store),
+      clock_(clock),
+      random_(random),
+      ids_(ids),
+      settings_(settings),
+      metrics_(metrics) {}
 
-Result<ReferralCode> ReferralService::GenerateCode(const std::string& user_id,
+Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
                                                    std::optional<std::int64_t> expires_in_days) {
   const std::int64_t days = expires_in_days.value_or(settings_.code_expiration_days);
   if (days < 1 || days > kMaxExpiresInDays) {
@@ -31,19 +40,49 @@ Result<ReferralCode> ReferralService::GenerateCode(const std::string& user_id,
   }
   for (int attempt = 1; attempt <= kMaxCodeAttempts; ++attempt) {
     const TimePoint now = clock_.Now();
-    NewCode code{NewUuidV7(now, random_), user_id, GenerateCodeText(random_, settings_.code_length),
-                 now, AddDays(now, days)};
-    auto created = store_.CreateCode(code);
-    if (created || created.error().machine != "CODE_COLLISION") return created;
+    const ReferralCode code{
+        ids_.New(now), actor.id, GenerateCodeText(random_, settings_.code_length),
+        true,          now,      AddDays(now, days)};
+    bool collided = false;
+    auto created = Transact(store_, [&](WriteTx& tx) -> Result<ReferralCode> {
+      collided = false;
+      if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+      auto active = tx.FindActiveCode(actor.id);
+      if (!active) return active.error();
+      if (*active) {
+        if ((*active)->expires_at > now) return errors::CodeExists((*active)->code);
+        // Generating a new code after the old one expired deactivates the old one.
+        if (auto deactivated = tx.DeactivateCode((*active)->id); !deactivated) {
+          return deactivated.error();
+        }
+      }
+      auto inserted = tx.InsertCode(code);
+      if (!inserted) return inserted.error();
+      if (*inserted == CodeInsert::kCodeTaken) {
+        collided = true;
+        return errors::CodeCollision();
+      }
+      if (*inserted == CodeInsert::kUserHasActiveCode) {
+        // Another request of this user inserted one since FindActiveCode.
+        auto winner = tx.FindActiveCode(actor.id);
+        if (!winner) return winner.error();
+        return errors::CodeExists(*winner ? (*winner)->code : std::string());
+      }
+      auto audited = tx.AppendAudit(audit::Entry(
+          ids_.New(now), audit::kServiceReferral, audit::kCodeGenerated, audit::kSuccess, actor.id,
+          {{"code", code.code}, {"codeId", code.id}, {"expiresAt", FormatIso8601(code.expires_at)}},
+          std::nullopt, now));
+      if (!audited) return audited.error();
+      return code;
+    });
+    if (!collided) return created;
     spdlog::warn("referral code collision on attempt {}, regenerating", attempt);
-    (void)store_.AppendAudit(AuditEntry{NewUuidV7(now, random_),
-                                        std::string(audit::kServiceReferral),
-                                        std::string(audit::kCodeCollision),
-                                        std::string(audit::kFailed),
-                                        user_id,
-                                        {{"attempt", std::int64_t{attempt}}},
-                                        "generated code already taken; regenerating",
-                                        now});
+    auto logged = Transact(store_, [&](WriteTx& tx) -> Status {
+      return tx.AppendAudit(audit::Entry(
+          ids_.New(now), audit::kServiceReferral, audit::kCodeCollision, audit::kFailed, actor.id,
+          {{"attempt", std::int64_t{attempt}}}, "generated code already taken; regenerating", now));
+    });
+    if (!logged) spdlog::error("could not write automation log for a code collision");
   }
   return MakeError(ErrorCode::kUnavailable, "CODE_SPACE_EXHAUSTED",
                    "Could not generate a unique referral code; try again");
@@ -56,20 +95,54 @@ Result<ReferralCode> ReferralService::GetCode(const std::string& user_id) {
   return std::move(**code);
 }
 
-Result<Referral> ReferralService::Track(const std::string& user_id, std::string_view code_input) {
+Result<Referral> ReferralService::Track(const Actor& actor, std::string_view code_input) {
   const std::string code = NormalizeCode(code_input);
   const TimePoint now = clock_.Now();
   // A code outside the alphabet or of an impossible length cannot exist: refuse without a lookup.
   bool plausible = !code.empty() && code.size() <= 32;
   for (char c : code) plausible = plausible && kCodeAlphabet.find(c) != std::string_view::npos;
-  Result<Referral> tracked =
-      plausible ? store_.TrackReferral(NewReferral{NewUuidV7(now, random_), user_id, code, now})
-                : Result<Referral>(errors::InvalidCode());
-  if (!tracked && tracked.error().code != ErrorCode::kInternal &&
-      tracked.error().code != ErrorCode::kUnavailable) {
+  if (!plausible) {
     // Only the alphabet's characters reach the log, so no caller-controlled text is stored.
-    Refused(audit::kReferralRefused, user_id, tracked.error(),
-            {{"code", plausible ? code : std::string("<malformed>")}});
+    Refused(audit::kReferralRefused, actor, errors::InvalidCode(),
+            {{"code", std::string("<malformed>")}});
+    return errors::InvalidCode();
+  }
+  auto tracked = Transact(store_, [&](WriteTx& tx) -> Result<Referral> {
+    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+    auto found = tx.FindCodeByText(code);
+    if (!found) return found.error();
+    if (!*found || !(*found)->is_active || (*found)->expires_at <= now) {
+      return errors::InvalidCode();
+    }
+    const ReferralCode& owner_code = **found;
+    if (owner_code.user_id == actor.id) return errors::SelfReferral();
+    if (auto locked = tx.LockUserPair(actor.id, owner_code.user_id); !locked) {
+      return locked.error();
+    }
+    auto mine = tx.FindReferralOf(actor.id);
+    if (!mine) return mine.error();
+    if (*mine) return errors::AlreadyReferred();
+    auto owners = tx.FindReferralOf(owner_code.user_id);
+    if (!owners) return owners.error();
+    if (*owners && (*owners)->referrer_user_id == actor.id) return errors::CircularReferral();
+
+    Referral referral{ids_.New(now), owner_code.user_id,       actor.id,
+                      owner_code.id, ReferralStatus::kPending, now,
+                      std::nullopt};
+    auto inserted = tx.InsertReferral(referral);
+    if (!inserted) return inserted.error();
+    if (!*inserted) return errors::AlreadyReferred();
+    auto audited = tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceReferral,
+                                               audit::kReferralTracked, audit::kSuccess, actor.id,
+                                               {{"referralId", referral.id},
+                                                {"referrerUserId", referral.referrer_user_id},
+                                                {"code", code}},
+                                               std::nullopt, now));
+    if (!audited) return audited.error();
+    return referral;
+  });
+  if (!tracked && IsRefusal(tracked.error())) {
+    Refused(audit::kReferralRefused, actor, tracked.error(), {{"code", code}});
   }
   if (tracked && metrics_ != nullptr) metrics_->ReferralTracked();
   return tracked;
@@ -83,12 +156,40 @@ Result<std::vector<Reward>> ReferralService::Rewards(const std::string& user_id)
   return store_.ListRewards(user_id);
 }
 
-Result<Reward> ReferralService::ClaimReward(const std::string& user_id,
-                                            const std::string& reward_id) {
-  auto claimed = store_.ClaimReward(user_id, reward_id, clock_.Now());
-  if (!claimed && claimed.error().code != ErrorCode::kInternal &&
-      claimed.error().code != ErrorCode::kUnavailable) {
-    Refused(audit::kRewardClaimRefused, user_id, claimed.error(), {{"rewardId", reward_id}});
+Result<Reward> ReferralService::ClaimReward(const Actor& actor, const std::string& reward_id) {
+  const TimePoint now = clock_.Now();
+  auto claimed = Transact(store_, [&](WriteTx& tx) -> Result<Reward> {
+    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+    auto found = tx.FindReward(reward_id);
+    if (!found) return found.error();
+    if (!*found || (*found)->user_id != actor.id || (*found)->is_claimed) {
+      return errors::RewardNotFound();
+    }
+    Reward reward = std::move(**found);
+    if (reward.expires_at && *reward.expires_at <= now) return errors::RewardExpired();
+    auto marked = tx.MarkRewardClaimed(reward.id, actor.id, now);
+    if (!marked) return marked.error();
+    if (!*marked) return errors::RewardNotFound();  // claimed concurrently
+    reward.is_claimed = true;
+    reward.claimed_at = now;
+
+    Details details{{"rewardId", reward.id}, {"rewardType", std::string(ToString(reward.type))}};
+    if (reward.type == RewardType::kFreePremium && reward.value.days) {
+      auto current = tx.LockPremiumUntil(actor.id);
+      if (!current) return current.error();
+      const TimePoint until = ExtendPremium(now, *current, *reward.value.days);
+      if (auto set = tx.SetPremiumUntil(actor.id, until); !set) return set.error();
+      details.emplace_back("days", *reward.value.days);
+      details.emplace_back("premiumUntil", FormatIso8601(until));
+    }
+    auto audited = tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceReferral,
+                                               audit::kRewardClaimed, audit::kSuccess, actor.id,
+                                               std::move(details), std::nullopt, now));
+    if (!audited) return audited.error();
+    return reward;
+  });
+  if (!claimed && IsRefusal(claimed.error())) {
+    Refused(audit::kRewardClaimRefused, actor, claimed.error(), {{"rewardId", reward_id}});
   }
   if (claimed && metrics_ != nullptr) metrics_->RewardClaimed();
   return claimed;
@@ -128,21 +229,60 @@ Result<std::vector<DailyCount>> ReferralService::Trends(int days) {
   return FillTrend(*sparse, days, now);
 }
 
-Result<Conversion> ReferralService::Convert(const std::string& referred_user_id) {
-  auto converted = store_.ConvertReferral(MakeGrant(referred_user_id, clock_.Now()));
-  if (!converted && converted.error().code != ErrorCode::kInternal &&
-      converted.error().code != ErrorCode::kUnavailable) {
-    Refused(audit::kConversionRefused, referred_user_id, converted.error(), {});
+Result<Conversion> ReferralService::Convert(const Actor& actor,
+                                            const std::string& referred_user_id) {
+  const TimePoint now = clock_.Now();
+  auto converted = Transact(store_, [&](WriteTx& tx) -> Result<Conversion> {
+    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+    auto conversion = ConvertPending(tx, referred_user_id, now);
+    if (!conversion) return conversion.error();
+    if (*conversion) return std::move(**conversion);
+    auto referral = tx.FindReferralOf(referred_user_id);
+    if (!referral) return referral.error();
+    if (*referral && (*referral)->status == ReferralStatus::kConverted) {
+      return errors::AlreadyConverted();
+    }
+    return errors::ReferralNotFound();
+  });
+  if (!converted && IsRefusal(converted.error())) {
+    Refused(audit::kConversionRefused, actor, converted.error(),
+            {{"referredUserId", referred_user_id}});
   }
   if (converted) CountConversion();
   return converted;
 }
 
-ConversionGrant ReferralService::MakeGrant(const std::string& referred_user_id, TimePoint now) {
-  std::optional<TimePoint> expires;
-  if (settings_.reward_claim_days > 0) expires = AddDays(now, settings_.reward_claim_days);
-  return ConversionGrant{referred_user_id, NewUuidV7(now, random_), settings_.reward_days, expires,
-                         now};
+Result<std::optional<Conversion>> ReferralService::ConvertPending(
+    WriteTx& tx, const std::string& referred_user_id, TimePoint now) {
+  auto pending = tx.ConvertPendingReferral(referred_user_id, now);
+  if (!pending) return pending.error();
+  if (!*pending) return std::optional<Conversion>();
+  Referral referral = std::move(**pending);
+
+  Reward reward;
+  reward.id = ids_.New(now);
+  reward.user_id = referral.referrer_user_id;
+  reward.type = RewardType::kFreePremium;
+  reward.value.days = settings_.reward_days;
+  reward.created_at = now;
+  if (settings_.reward_claim_days > 0)
+    reward.expires_at = AddDays(now, settings_.reward_claim_days);
+  reward.source_referral_id = referral.id;
+  if (auto inserted = tx.InsertReward(reward); !inserted) return inserted.error();
+
+  for (AuditEntry entry :
+       {audit::Entry(ids_.New(now), audit::kServiceReferral, audit::kReferralConverted,
+                     audit::kSuccess, referral.referred_user_id,
+                     {{"referralId", referral.id}, {"referrerUserId", referral.referrer_user_id}},
+                     std::nullopt, now),
+        audit::Entry(
+            ids_.New(now), audit::kServiceReferral, audit::kRewardGranted, audit::kSuccess,
+            referral.referrer_user_id,
+            {{"rewardId", reward.id}, {"days", settings_.reward_days}, {"referralId", referral.id}},
+            std::nullopt, now)}) {
+    if (auto audited = tx.AppendAudit(entry); !audited) return audited.error();
+  }
+  return std::optional<Conversion>(Conversion{std::move(referral), std::move(reward)});
 }
 
 void ReferralService::CountConversion() {
@@ -151,14 +291,15 @@ void ReferralService::CountConversion() {
   metrics_->RewardGranted();
 }
 
-void ReferralService::Refused(std::string_view action, const std::string& user_id,
-                              const Error& error,
-                              std::vector<std::pair<std::string, AuditValue>> details) {
+void ReferralService::Refused(std::string_view action, const Actor& actor, const Error& error,
+                              Details details) {
   details.emplace_back("reason", error.machine);
   const TimePoint now = clock_.Now();
-  auto appended = store_.AppendAudit(
-      AuditEntry{NewUuidV7(now, random_), std::string(audit::kServiceReferral), std::string(action),
-                 std::string(audit::kFailed), user_id, std::move(details), error.message, now});
+  auto appended = Transact(store_, [&](WriteTx& tx) -> Status {
+    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted;
+    return tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceReferral, action,
+                                       audit::kFailed, actor.id, details, error.message, now));
+  });
   if (!appended) spdlog::error("could not write automation log for {}", action);
 }
 

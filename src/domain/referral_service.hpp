@@ -1,6 +1,7 @@
 #pragma once
-// The referral program's use cases. Validates inputs, applies the rules and calls the Store.
-// Thread-safe: holds no mutable state of its own beyond what Store, Clock and RandomSource guard.
+// The referral program's use cases. Each validates its input, then runs its rules in one
+// transaction through the storage port (domain/store.hpp). Thread-safe: holds no mutable state
+// of its own beyond what Store, Clock, RandomSource and IdGenerator guard.
 
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include "domain/settings.hpp"
 #include "domain/store.hpp"
 #include "util/clock.hpp"
+#include "util/ids.hpp"
 #include "util/metrics.hpp"
 #include "util/random.hpp"
 #include "util/result.hpp"
@@ -19,42 +21,46 @@ namespace referrald::domain {
 
 class ReferralService {
  public:
-  // `metrics`, when given, counts referrals tracked and converted and rewards granted/claimed.
-  ReferralService(Store& store, const Clock& clock, RandomSource& random, ReferralSettings settings,
-                  Metrics* metrics = nullptr);
+  // `random` draws code text; `ids` names every row written. `metrics`, when given, counts
+  // referrals tracked and converted and rewards granted/claimed.
+  ReferralService(Store& store, const Clock& clock, RandomSource& random, IdGenerator& ids,
+                  ReferralSettings settings, Metrics* metrics = nullptr);
 
-  // New code for the user; expires_in_days in 1..3650 (default from settings).
-  // Errors: Invalid (range), CodeExists.
-  Result<ReferralCode> GenerateCode(const std::string& user_id,
+  // New code for the actor; expires_in_days in 1..3650 (default from settings). An expired
+  // active code is deactivated first. Errors: Invalid (range), CodeExists.
+  Result<ReferralCode> GenerateCode(const Actor& actor,
                                     std::optional<std::int64_t> expires_in_days);
   // The user's newest code. Errors: CodeNotFound.
   Result<ReferralCode> GetCode(const std::string& user_id);
-  // Errors: InvalidCode, SelfReferral, AlreadyReferred, CircularReferral.
-  Result<Referral> Track(const std::string& user_id, std::string_view code_input);
+  // Errors, in this order: InvalidCode, SelfReferral, AlreadyReferred, CircularReferral.
+  Result<Referral> Track(const Actor& actor, std::string_view code_input);
   Result<ReferrerStats> Stats(const std::string& user_id);
   Result<std::vector<Reward>> Rewards(const std::string& user_id);
-  // Errors: RewardNotFound, RewardExpired.
-  Result<Reward> ClaimReward(const std::string& user_id, const std::string& reward_id);
+  // Errors: RewardNotFound (unknown, another user's, already claimed), RewardExpired.
+  Result<Reward> ClaimReward(const Actor& actor, const std::string& reward_id);
   // limit 1..100. Emails masked unless reveal_emails.
   Result<std::vector<LeaderboardEntry>> Leaderboard(Period period, int limit, bool reveal_emails);
   Result<AnalyticsSummary> Analytics(Period period);
   // days 1..365.
   Result<std::vector<DailyCount>> Trends(int days);
-  // processReferralConversion by hand. Errors: ReferralNotFound, AlreadyConverted.
-  Result<Conversion> Convert(const std::string& referred_user_id);
+  // processReferralConversion by hand (an admin). Errors: ReferralNotFound, AlreadyConverted.
+  Result<Conversion> Convert(const Actor& actor, const std::string& referred_user_id);
 
-  // The grant a conversion of `referred_user_id` at `now` would make (used by subscriptions).
-  ConversionGrant MakeGrant(const std::string& referred_user_id, TimePoint now);
-  // Counts a conversion and its reward in the metrics.
+  // Inside a caller's transaction: converts the pending referral of `referred_user_id` and
+  // grants its referrer's reward (audited). nullopt when the user has no pending referral.
+  Result<std::optional<Conversion>> ConvertPending(WriteTx& tx, const std::string& referred_user_id,
+                                                   TimePoint now);
+  // Counts a committed conversion and its reward in the metrics.
   void CountConversion();
 
  private:
-  void Refused(std::string_view action, const std::string& user_id, const Error& error,
-               std::vector<std::pair<std::string, AuditValue>> details);
+  // Audits a refusal in its own transaction (also provisioning the actor's user row).
+  void Refused(std::string_view action, const Actor& actor, const Error& error, Details details);
 
   Store& store_;
   const Clock& clock_;
   RandomSource& random_;
+  IdGenerator& ids_;
   ReferralSettings settings_;
   Metrics* metrics_;
 };

@@ -1,18 +1,23 @@
 #pragma once
-// The storage port: one use-case-shaped interface the domain needs, implemented by
-// storage/sqlite_store and (later) storage/postgres_store. The domain owns it so that
-// dependencies point from storage to domain, never back.
+// The storage port: what the domain needs from a database, implemented by storage/sqlite and
+// storage/postgres. The domain owns it so that dependencies point from storage to domain.
 //
-// Every method is thread-safe and atomic: a method that writes runs in one transaction, and the
-// exactly-once rules (one referrer per user, one active code per user, one conversion per
-// referral, one claim per reward, one badge per user) are enforced by constraints or single
-// conditional statements inside the database. Each successful mutation writes its
-// automation_logs row(s) in the same transaction. Failures of the database itself come back as
-// errors::StorageUnavailable() / errors::StorageFailure(); never with driver text.
+// Writes: a use case runs its steps inside Store::Write, one transaction, through WriteTx. The
+// rules (which checks, in which order, what is audited) are written once, in the domain; a
+// backend provides each step as SQL. Every exactly-once rule is enforced by the step itself — a
+// constraint or a single conditional statement — so two processes sharing a database cannot both
+// win, whatever the domain code around it does. Reads are use-case-shaped queries on Store.
+//
+// Ids, timestamps and audit rows always come in from the domain: no store generates an id or
+// composes an audit entry. Failures of the database come back as errors::StorageUnavailable()
+// or errors::StorageFailure(), never with driver text. Every method is thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "domain/model.hpp"
@@ -21,80 +26,98 @@
 
 namespace referrald::domain {
 
-// A new code to insert. The store deactivates the user's expired active codes first.
-struct NewCode {
-  std::string id;
-  std::string user_id;
-  std::string code;
-  TimePoint now;
-  TimePoint expires_at;
+// How an attempt to insert a code ended.
+enum class CodeInsert {
+  kInserted,
+  kCodeTaken,          // another code has the same text: the caller regenerates
+  kUserHasActiveCode,  // the user already has an active code (perhaps inserted concurrently)
 };
 
-// A signup with a code. `code` is already trimmed and uppercased.
-struct NewReferral {
-  std::string id;
-  std::string referred_user_id;
-  std::string code;
-  TimePoint now;
-};
+// The steps of one write transaction. Valid only inside the Store::Write call that passed it.
+class WriteTx {
+ public:
+  virtual ~WriteTx() = default;
 
-// What a conversion grants: the referrer's free_premium reward.
-struct ConversionGrant {
-  std::string referred_user_id;
-  std::string reward_id;
-  std::int64_t reward_days = 0;
-  std::optional<TimePoint> reward_expires_at;  // nullopt: claimable forever
-  TimePoint now;
+  // --- users ---
+  // Creates the user, or updates its email when `email` is set and differs.
+  virtual Status UpsertUser(const Actor& actor, TimePoint now) = 0;
+  // The user's premium_until, holding the user's row until commit so that concurrent claims of
+  // one user extend premium one after the other. The user must exist.
+  virtual Result<std::optional<TimePoint>> LockPremiumUntil(const std::string& user_id) = 0;
+  virtual Status SetPremiumUntil(const std::string& user_id, TimePoint until) = 0;
+  // Makes every other transaction that locks the same pair (in either order) wait until this one
+  // ends: the circular-referral rule reads one user's referrer and writes the other's.
+  virtual Status LockUserPair(const std::string& a, const std::string& b) = 0;
+
+  // --- codes ---
+  // The user's code with is_active set (expired or not), if any.
+  virtual Result<std::optional<ReferralCode>> FindActiveCode(const std::string& user_id) = 0;
+  virtual Status DeactivateCode(const std::string& code_id) = 0;
+  // Inserts an active code unless its text is taken or the user has an active code; never
+  // aborts the transaction.
+  virtual Result<CodeInsert> InsertCode(const ReferralCode& code) = 0;
+  // The code with this exact (normalised) text, whatever its state.
+  virtual Result<std::optional<ReferralCode>> FindCodeByText(const std::string& code) = 0;
+  // Deactivates every active code with expires_at <= now. Returns how many.
+  virtual Result<std::int64_t> ExpireCodes(TimePoint now) = 0;
+
+  // --- referrals ---
+  // The referral whose referred user is `user_id` (a user has at most one).
+  virtual Result<std::optional<Referral>> FindReferralOf(const std::string& user_id) = 0;
+  // Inserts the referral; false when the referred user already has one (unique index).
+  virtual Result<bool> InsertReferral(const Referral& referral) = 0;
+  // Turns the user's pending referral into converted at `now`, in one conditional statement;
+  // nullopt when the user has no pending referral (none, or already converted).
+  virtual Result<std::optional<Referral>> ConvertPendingReferral(const std::string& user_id,
+                                                                 TimePoint now) = 0;
+
+  // --- rewards ---
+  // Inserts a reward. A second reward for one source referral is refused by a unique index.
+  virtual Status InsertReward(const Reward& reward) = 0;
+  virtual Result<std::optional<Reward>> FindReward(const std::string& reward_id) = 0;
+  // Marks the reward claimed at `now` in one conditional statement: only when it belongs to
+  // `user_id`, is unclaimed and has not expired at `now`. False when nothing changed.
+  virtual Result<bool> MarkRewardClaimed(const std::string& reward_id, const std::string& user_id,
+                                         TimePoint now) = 0;
+  // Inserts `badge` (a claimed badge reward) in one conditional statement: only when its user
+  // has at least `threshold` converted referrals and no badge yet. False when nothing changed.
+  virtual Result<bool> InsertBadge(const Reward& badge, std::int64_t threshold) = 0;
+
+  // --- subscriptions ---
+  // Inserts an active subscription; false when the user already has an active one.
+  virtual Result<bool> InsertSubscription(const Subscription& subscription) = 0;
+
+  // --- scheduling ---
+  // Claims the run of `job` at `slot`: true for exactly one caller per (job, slot) across every
+  // instance sharing the database.
+  virtual Result<bool> ClaimScheduledRun(const std::string& job, TimePoint slot, TimePoint now) = 0;
+
+  // --- records ---
+  virtual Status AppendAudit(const AuditEntry& entry) = 0;
 };
 
 class Store {
  public:
   virtual ~Store() = default;
 
+  // Runs `work` in one write transaction: commits when it returns success, rolls back when it
+  // returns an error (which Write then returns). When the database asks for a retry (a
+  // serialization failure or deadlock) Write rolls back and runs `work` again, so `work` must
+  // have no effect outside the transaction. A failure to commit is StorageUnavailable().
+  virtual Status Write(const std::function<Status(WriteTx&)>& work) = 0;
+
   // Cheap round trip for /health. kUnavailable when the database does not answer.
   virtual Status Ping() = 0;
 
-  // Creates the user, or updates its email when it changed. Idempotent.
-  virtual Status UpsertUser(const std::string& user_id, const std::optional<std::string>& email,
-                            TimePoint now) = 0;
   virtual Result<std::optional<User>> FindUser(const std::string& user_id) = 0;
-
-  // Inserts a code. Errors: CodeExists(existing) when the user has an active unexpired code
-  // (including one inserted concurrently); CodeCollision() when the code text is taken.
-  // Writes kCodeGenerated.
-  virtual Result<ReferralCode> CreateCode(const NewCode& code) = 0;
   // The user's newest code, active or not.
   virtual Result<std::optional<ReferralCode>> FindNewestCode(const std::string& user_id) = 0;
-
-  // Records a signup. Errors, checked in this order inside one transaction: InvalidCode()
-  // (unknown, inactive or expired at `now`), SelfReferral(), AlreadyReferred(),
-  // CircularReferral() (the code's owner was referred by the caller). Writes kReferralTracked.
-  virtual Result<Referral> TrackReferral(const NewReferral& referral) = 0;
-
-  // Converts the pending referral of grant.referred_user_id and grants the referrer's reward.
-  // Errors: ReferralNotFound() (no referral), AlreadyConverted() (already converted).
-  // Writes kReferralConverted and kRewardGranted.
-  virtual Result<Conversion> ConvertReferral(const ConversionGrant& grant) = 0;
-
-  // Inserts an active subscription and, in the same transaction and when `grant` is set,
-  // converts the subscriber's pending referral if there is one. Errors: AlreadySubscribed().
-  // Writes kSubscriptionCreated (+ conversion rows).
-  virtual Result<SubscriptionCreated> CreateSubscription(
-      const Subscription& subscription, const std::optional<ConversionGrant>& grant) = 0;
   virtual Result<std::optional<Subscription>> FindActiveSubscription(
       const std::string& user_id) = 0;
-
   // The user's rewards, newest first.
   virtual Result<std::vector<Reward>> ListRewards(const std::string& user_id) = 0;
-  // Claims an unclaimed reward of the user and, for free_premium, sets
-  // premium_until = max(now, premium_until) + days. Errors: RewardNotFound() (unknown, another
-  // user's, already claimed), RewardExpired(). Writes kRewardClaimed.
-  virtual Result<Reward> ClaimReward(const std::string& user_id, const std::string& reward_id,
-                                     TimePoint now) = 0;
-
   // The user's counts as a referrer; rewards counts all of the user's rewards.
   virtual Result<ReferrerStats> GetReferrerStats(const std::string& user_id) = 0;
-
   // Referrers with at least one referral created at or after `since` (all when nullopt),
   // ordered by converted desc, total desc, user_id asc; at most `limit` rows; rank left 0.
   virtual Result<std::vector<LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
@@ -105,26 +128,27 @@ class Store {
   // Signups by created_at day and conversions by converted_at day, for days in [from, now];
   // only days that have any; ascending.
   virtual Result<std::vector<DailyCount>> DailyCounts(TimePoint from, TimePoint now) = 0;
-
-  // Deactivates active codes with expires_at <= now. Returns how many.
-  virtual Result<std::int64_t> ExpireCodes(TimePoint now) = 0;
-  // Grants the badge reward (already claimed) to every user with >= threshold converted
-  // referrals who has none; exactly once per user even under concurrent runs. Returns the
-  // user ids granted. `new_id` supplies ids for the rows it inserts.
-  virtual Result<std::vector<std::string>> AwardBadges(std::int64_t threshold,
-                                                       const std::string& badge_name,
-                                                       TimePoint now) = 0;
-
-  // Claims the scheduled run of `job` at `slot` for this instance: true for exactly one caller
-  // per (job, slot) across every instance sharing the database.
-  virtual Result<bool> ClaimScheduledRun(const std::string& job, TimePoint slot, TimePoint now) = 0;
-
-  // Appends one automation_logs row (for refusals and job runs; successes are written by the
-  // mutating methods themselves).
-  virtual Status AppendAudit(const AuditEntry& entry) = 0;
-  // Newest first; `service` filters when set.
+  // Users with at least `threshold` converted referrals and no badge, ascending.
+  virtual Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) = 0;
+  // automation_logs, newest first; `service` filters when set.
   virtual Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) = 0;
 };
+
+// Runs `work` (WriteTx& → Result<T>) in one write transaction and returns its result: the value
+// when it succeeded and committed, its error when it failed (rolled back), or the storage error
+// when the commit itself failed.
+template <typename Work>
+auto Transact(Store& store, Work&& work) -> std::invoke_result_t<Work&, WriteTx&> {
+  using R = std::invoke_result_t<Work&, WriteTx&>;
+  std::optional<R> out;
+  Status written = store.Write([&](WriteTx& tx) -> Status {
+    out.emplace(work(tx));
+    if (out->has_value()) return {};
+    return out->error();
+  });
+  if (!written && (!out || out->has_value())) return written.error();
+  return std::move(*out);
+}
 
 }  // namespace referrald::domain

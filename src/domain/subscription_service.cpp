@@ -4,7 +4,6 @@
 
 #include "domain/audit.hpp"
 #include "domain/errors.hpp"
-#include "util/uuid.hpp"
 
 namespace referrald::domain {
 namespace {
@@ -15,8 +14,8 @@ constexpr std::size_t kMaxNonceLength = 256;
 
 }  // namespace
 
-SandboxPaymentProvider::SandboxPaymentProvider(RandomSource& random, const Clock& clock)
-    : random_(random), clock_(clock) {}
+SandboxPaymentProvider::SandboxPaymentProvider(IdGenerator& ids, const Clock& clock)
+    : ids_(ids), clock_(clock) {}
 
 Result<PaymentReceipt> SandboxPaymentProvider::Charge(const std::string& /*user_id*/,
                                                       std::string_view /*tier*/,
@@ -24,51 +23,66 @@ Result<PaymentReceipt> SandboxPaymentProvider::Charge(const std::string& /*user_
   if (nonce.empty() || nonce.substr(0, kDeclinedPrefix.size()) == kDeclinedPrefix) {
     return errors::PaymentDeclined();
   }
-  return PaymentReceipt{"sandbox", "sandbox_" + NewUuidV7(clock_.Now(), random_)};
+  return PaymentReceipt{"sandbox", "sandbox_" + ids_.New(clock_.Now())};
 }
 
 SubscriptionService::SubscriptionService(Store& store, PaymentProvider& payments,
                                          ReferralService& referrals, const Clock& clock,
-                                         RandomSource& random, bool referrals_enabled)
+                                         IdGenerator& ids, bool referrals_enabled)
     : store_(store),
       payments_(payments),
       referrals_(referrals),
       clock_(clock),
-      random_(random),
+      ids_(ids),
       referrals_enabled_(referrals_enabled) {}
 
-Result<SubscriptionCreated> SubscriptionService::Create(const std::string& user_id,
-                                                        std::string_view tier,
+Result<SubscriptionCreated> SubscriptionService::Create(const Actor& actor, std::string_view tier,
                                                         std::string_view nonce) {
   if (tier != kPremium) return errors::Invalid("tier must be \"premium\"");
   if (nonce.empty() || nonce.size() > kMaxNonceLength) {
     return errors::Invalid("nonce must be a non-empty string of at most 256 characters");
   }
   // Refuse a second subscription before charging: the unique index still decides races.
-  auto active = store_.FindActiveSubscription(user_id);
+  auto active = store_.FindActiveSubscription(actor.id);
   if (!active) return active.error();
   if (active->has_value()) return errors::AlreadySubscribed();
 
-  auto receipt = payments_.Charge(user_id, tier, nonce);
+  // The payment provider is called outside any transaction: nothing waits on the database for it.
+  auto receipt = payments_.Charge(actor.id, tier, nonce);
   if (!receipt) {
     const TimePoint now = clock_.Now();
     // Nothing about the subscription is written; the refusal is audited.
-    (void)store_.AppendAudit(AuditEntry{NewUuidV7(now, random_),
-                                        std::string(audit::kServiceSubscription),
-                                        std::string(audit::kPaymentDeclined),
-                                        std::string(audit::kFailed),
-                                        user_id,
-                                        {{"tier", std::string(tier)}},
-                                        receipt.error().message,
-                                        now});
+    auto logged = Transact(store_, [&](WriteTx& tx) -> Status {
+      if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted;
+      return tx.AppendAudit(audit::Entry(
+          ids_.New(now), audit::kServiceSubscription, audit::kPaymentDeclined, audit::kFailed,
+          actor.id, {{"tier", std::string(tier)}}, receipt.error().message, now));
+    });
+    if (!logged) spdlog::error("could not write automation log for a declined payment");
     return receipt.error();
   }
   const TimePoint now = clock_.Now();
-  Subscription sub{NewUuidV7(now, random_), user_id, std::string(tier), "active", receipt->provider,
-                   receipt->reference,      now};
-  std::optional<ConversionGrant> grant;
-  if (referrals_enabled_) grant = referrals_.MakeGrant(user_id, now);
-  auto created = store_.CreateSubscription(sub, grant);
+  const Subscription sub{
+      ids_.New(now),      actor.id, std::string(tier), "active", receipt->provider,
+      receipt->reference, now};
+  auto created = Transact(store_, [&](WriteTx& tx) -> Result<SubscriptionCreated> {
+    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+    auto inserted = tx.InsertSubscription(sub);
+    if (!inserted) return inserted.error();
+    if (!*inserted) return errors::AlreadySubscribed();
+    auto audited = tx.AppendAudit(audit::Entry(
+        ids_.New(now), audit::kServiceSubscription, audit::kSubscriptionCreated, audit::kSuccess,
+        actor.id, {{"subscriptionId", sub.id}, {"tier", sub.tier}, {"provider", sub.provider}},
+        std::nullopt, now));
+    if (!audited) return audited.error();
+    SubscriptionCreated result{sub, std::nullopt};
+    if (referrals_enabled_) {
+      auto conversion = referrals_.ConvertPending(tx, actor.id, now);
+      if (!conversion) return conversion.error();
+      result.conversion = std::move(*conversion);
+    }
+    return result;
+  });
   if (!created && created.error().machine == "ALREADY_SUBSCRIBED") {
     // Lost a race with a concurrent subscription of the same user after charging.
     spdlog::warn("subscription race lost after charge; provider reference must be refunded");

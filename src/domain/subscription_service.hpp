@@ -8,7 +8,7 @@
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
 #include "util/clock.hpp"
-#include "util/random.hpp"
+#include "util/ids.hpp"
 #include "util/result.hpp"
 
 namespace referrald::domain {
@@ -30,12 +30,12 @@ class PaymentProvider {
 // Declines nonces starting with "fake-processor-declined"; accepts every other non-empty nonce.
 class SandboxPaymentProvider final : public PaymentProvider {
  public:
-  explicit SandboxPaymentProvider(RandomSource& random, const Clock& clock);
+  SandboxPaymentProvider(IdGenerator& ids, const Clock& clock);
   Result<PaymentReceipt> Charge(const std::string& user_id, std::string_view tier,
                                 std::string_view nonce) override;
 
  private:
-  RandomSource& random_;
+  IdGenerator& ids_;
   const Clock& clock_;
 };
 
@@ -43,10 +43,12 @@ class SubscriptionService {
  public:
   // With `referrals_enabled` false (ENABLE_REFERRAL_SYSTEM=false) a subscription converts nothing.
   SubscriptionService(Store& store, PaymentProvider& payments, ReferralService& referrals,
-                      const Clock& clock, RandomSource& random, bool referrals_enabled = true);
+                      const Clock& clock, IdGenerator& ids, bool referrals_enabled = true);
 
-  // tier must be "premium", nonce non-empty. Errors: Invalid, PaymentDeclined, AlreadySubscribed.
-  Result<SubscriptionCreated> Create(const std::string& user_id, std::string_view tier,
+  // tier must be "premium", nonce non-empty. The subscription, the actor's user row and the
+  // conversion of the actor's pending referral are one transaction.
+  // Errors: Invalid, PaymentDeclined, AlreadySubscribed.
+  Result<SubscriptionCreated> Create(const Actor& actor, std::string_view tier,
                                      std::string_view nonce);
   Result<PremiumStatus> Me(const std::string& user_id);
 
@@ -55,7 +57,7 @@ class SubscriptionService {
   PaymentProvider& payments_;
   ReferralService& referrals_;
   const Clock& clock_;
-  RandomSource& random_;
+  IdGenerator& ids_;
   bool referrals_enabled_;
 };
 

@@ -1,12 +1,14 @@
 #pragma once
-// Provisions users from token claims: the first request of a `sub` creates its row, a changed
-// email updates it. Remembers what it has written so steady traffic costs no write.
+// Provisions users from token claims for routes whose use case writes nothing: the first request
+// of a `sub` creates its row, a changed email updates it. Write use cases upsert their actor in
+// their own transaction instead. Remembers what it has seen so steady traffic costs no write.
 
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "domain/model.hpp"
 #include "domain/store.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -17,7 +19,7 @@ class UserDirectory {
  public:
   UserDirectory(Store& store, const Clock& clock, std::size_t max_cached = 100000);
   // Thread-safe.
-  Status Ensure(const std::string& user_id, const std::optional<std::string>& email);
+  Status Ensure(const Actor& actor);
 
  private:
   Store& store_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "codec/json_codec.hpp"
 #include "http/error_mapping.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
@@ -167,22 +168,13 @@ Result<int> ParseIntParam(const Request& request, std::string_view name, int fal
 
 // --- responses ------------------------------------------------------------------------------
 
-std::string DumpJson(const json& body) {
-  return body.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string DumpJson(const json& body) { return codec::Dump(body); }
 
 Response JsonResponse(int status, const json& body) {
   Response response;
   response.status = status;
   response.body = DumpJson(body);
   return response;
-}
-
-json ToJson(const domain::RewardValue& value) {
-  json out = json::object();
-  if (value.days) out["days"] = *value.days;
-  if (value.badge) out["badge"] = *value.badge;
-  return out;
 }
 
 json GeneratedCodeJson(const domain::ReferralCode& code) {
@@ -214,7 +206,7 @@ json RewardsJson(const std::vector<domain::Reward>& rewards) {
   for (const auto& reward : rewards) {
     out.push_back({{"id", reward.id},
                    {"rewardType", std::string(domain::ToString(reward.type))},
-                   {"rewardValue", ToJson(reward.value)},
+                   {"rewardValue", codec::ToJson(reward.value)},
                    {"isClaimed", reward.is_claimed},
                    {"createdAt", FormatIso8601(reward.created_at)},
                    {"claimedAt", OptionalTime(reward.claimed_at)},
@@ -228,7 +220,7 @@ json ClaimedJson(const domain::Reward& reward) {
           {"reward",
            {{"id", reward.id},
             {"rewardType", std::string(domain::ToString(reward.type))},
-            {"rewardValue", ToJson(reward.value)},
+            {"rewardValue", codec::ToJson(reward.value)},
             {"claimedAt", OptionalTime(reward.claimed_at)}}}};
 }
 
@@ -278,21 +270,9 @@ json PremiumStatusJson(const domain::PremiumStatus& premium) {
           {"premiumUntil", OptionalTime(premium.premium_until)}};
 }
 
-namespace {
-
-json DetailsJson(const std::vector<std::pair<std::string, domain::AuditValue>>& details) {
-  json out = json::object();
-  for (const auto& [key, value] : details) {
-    std::visit([&out, &key = key](const auto& v) { out[key] = v; }, value);
-  }
-  return out;
-}
-
-}  // namespace
-
 json JobResultJson(const domain::JobResult& result) {
   json out{
-      {"job", result.job}, {"status", result.status}, {"details", DetailsJson(result.details)}};
+      {"job", result.job}, {"status", result.status}, {"details", codec::ToJson(result.details)}};
   if (!result.error.empty()) out["error"] = result.error;
   return out;
 }
@@ -305,7 +285,7 @@ json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries) {
                    {"action", e.action},
                    {"status", e.status},
                    {"userId", e.user_id ? json(*e.user_id) : json(nullptr)},
-                   {"details", DetailsJson(e.details)},
+                   {"details", codec::ToJson(e.details)},
                    {"errorMessage", e.error_message ? json(*e.error_message) : json(nullptr)},
                    {"createdAt", FormatIso8601(e.created_at)}});
   }

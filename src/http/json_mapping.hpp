@@ -65,7 +65,6 @@ Result<int> ParseIntParam(const Request& request, std::string_view name, int fal
 Response JsonResponse(int status, const nlohmann::json& body);
 std::string DumpJson(const nlohmann::json& body);
 
-nlohmann::json ToJson(const domain::RewardValue& value);
 // {code, userId, expiresAt}
 nlohmann::json GeneratedCodeJson(const domain::ReferralCode& code);
 // {code, userId, expiresAt, isActive}; isActive is false once expired at `now`.

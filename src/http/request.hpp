@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "domain/model.hpp"
+
 namespace referrald::http {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
@@ -17,6 +19,9 @@ struct Caller {
   std::string user_id;  // canonical lowercase UUID
   std::optional<std::string> email;
   bool is_admin = false;
+
+  // The caller as the domain's use cases see it.
+  [[nodiscard]] domain::Actor actor() const { return domain::Actor{user_id, email}; }
 };
 
 struct Request {

@@ -20,18 +20,21 @@ const std::vector<Route>& Routes() {
       {Method::kPost, "/api/admin/jobs/:name/run", Auth::kAdmin, HandleRunJob},
       {Method::kGet, "/api/admin/automation-logs", Auth::kAdmin, HandleAutomationLogs},
       // referrals
-      {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode},
+      {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode,
+       Provision::kUseCase},
       {Method::kGet, "/api/referral/code", Auth::kUser, HandleGetCode},
-      {Method::kPost, "/api/referral/track", Auth::kUser, HandleTrack},
+      {Method::kPost, "/api/referral/track", Auth::kUser, HandleTrack, Provision::kUseCase},
       {Method::kGet, "/api/referral/stats", Auth::kUser, HandleStats},
       {Method::kGet, "/api/referral/rewards", Auth::kUser, HandleRewards},
-      {Method::kPost, "/api/referral/claim-reward", Auth::kUser, HandleClaimReward},
+      {Method::kPost, "/api/referral/claim-reward", Auth::kUser, HandleClaimReward,
+       Provision::kUseCase},
       {Method::kGet, "/api/referral/leaderboard", Auth::kUser, HandleLeaderboard},
       {Method::kGet, "/api/referral/analytics", Auth::kAdmin, HandleAnalytics},
       {Method::kGet, "/api/referral/trends", Auth::kAdmin, HandleTrends},
-      {Method::kPost, "/api/referral/convert", Auth::kAdmin, HandleConvert},
+      {Method::kPost, "/api/referral/convert", Auth::kAdmin, HandleConvert, Provision::kUseCase},
       // subscriptions
-      {Method::kPost, "/api/subscriptions/create", Auth::kUser, HandleCreateSubscription},
+      {Method::kPost, "/api/subscriptions/create", Auth::kUser, HandleCreateSubscription,
+       Provision::kUseCase},
       {Method::kGet, "/api/subscriptions/me", Auth::kUser, HandleSubscriptionMe},
   };
   return kRoutes;
@@ -86,8 +89,10 @@ Response Pipeline::Dispatch(const Route* route, Request& request) const {
     if (route->auth == Auth::kAdmin && !request.caller.is_admin) {
       return ErrorResponse(http_errors::Forbidden(), request);
     }
-    auto provisioned = deps_.users.Ensure(request.caller.user_id, request.caller.email);
-    if (!provisioned) return ErrorResponse(provisioned.error(), request);
+    if (route->provision == Provision::kPipeline) {
+      auto provisioned = deps_.users.Ensure(request.caller.actor());
+      if (!provisioned) return ErrorResponse(provisioned.error(), request);
+    }
   }
   if (!request.query_valid) {
     return ErrorResponse(http_errors::Validation("Malformed query string"), request);

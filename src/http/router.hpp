@@ -21,6 +21,12 @@ enum class Auth {
 
 enum class Method { kGet, kPost };
 
+// Who creates or updates the caller's user row from the token's claims.
+enum class Provision {
+  kPipeline,  // the pipeline, before the handler (read routes: their use case writes nothing)
+  kUseCase,   // the use case, inside the transaction of its own write
+};
+
 using Handler = Response (*)(const Request&, const Dependencies&);
 
 struct Route {
@@ -28,6 +34,7 @@ struct Route {
   std::string_view path;  // express-style pattern, ":name" for parameters
   Auth auth;
   Handler handler;
+  Provision provision = Provision::kPipeline;
 };
 
 // Every route the service answers. Anything else is 404 NOT_FOUND.

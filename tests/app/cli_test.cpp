@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -14,9 +13,10 @@
 #include <thread>
 
 #include "http/jwt.hpp"
-#include "storage/sqlite_store.hpp"
 #include "support/process.hpp"
+#include "support/seeder.hpp"
 #include "support/server_fixture.hpp"
+#include "support/test_database.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
 
@@ -35,13 +35,14 @@ class CliTest : public ::testing::Test {
         (std::filesystem::temp_directory_path() / "referrald-cli-XXXXXX").string();
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
-    db_path_ = dir_ + "/cli.db";
+    db_ = TestDatabase::Create();
     env_ = {{"PATH", "/usr/bin:/bin"},
             {"JWT_SECRET", kSecret},
-            {"DATABASE_URL", "sqlite:" + db_path_},
+            {"DATABASE_URL", db_->url()},
             {"LOG_LEVEL", "info"}};
   }
   void TearDown() override {
+    db_.reset();
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
@@ -52,18 +53,8 @@ class CliTest : public ::testing::Test {
     return RunProcess(argv, env_, dir_);
   }
 
-  // The store on the same file the binary uses, for preparing data and checking effects.
-  std::unique_ptr<storage::SqliteStore> OpenStore() {
-    auto store = storage::SqliteStore::Open(db_path_, random_);
-    EXPECT_TRUE(store) << (store ? "" : store.error().message);
-    return store ? std::move(*store) : nullptr;
-  }
-
-  std::string NewUser(domain::Store& store) {
-    std::string id = NewUuidV7(clock_.Now(), random_);
-    EXPECT_TRUE(store.UpsertUser(id, "u" + id.substr(30) + "@example.com", clock_.Now()));
-    return id;
-  }
+  // The store on the database the binary uses, for preparing data and checking effects.
+  std::unique_ptr<domain::Store> OpenStore() { return db_->Open(); }
 
   // `job run` prints exactly one JSON object on stdout (logs go to stderr).
   static nlohmann::json LastJsonLine(const std::string& out) {
@@ -73,7 +64,7 @@ class CliTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::string db_path_;
+  std::unique_ptr<TestDatabase> db_;
   ProcessEnv env_;
   SystemClock clock_;
   SystemRandom random_;
@@ -156,20 +147,15 @@ TEST_F(CliTest, MigrateCreatesTheSchemaOnce) {
     const auto r = Run({"migrate"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path_.c_str(), &db), SQLITE_OK);
-  int tables = 0;
-  sqlite3_exec(
-      db,
-      "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('referral_codes', "
-      "'referrals', 'user_rewards', 'automation_logs', 'users', 'subscriptions')",
-      [](void* out, int, char** values, char**) {
-        *static_cast<int*>(out) = std::atoi(values[0]);
-        return 0;
-      },
-      &tables, nullptr);
-  sqlite3_close(db);
-  EXPECT_EQ(tables, 6);
+  const std::string tables =
+      CurrentBackend() == Backend::kPostgres
+          ? "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND "
+            "table_name IN "
+          : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ";
+  EXPECT_EQ(
+      db_->Scalar(tables + "('referral_codes', 'referrals', 'user_rewards', 'automation_logs', "
+                           "'users', 'subscriptions')"),
+      "6");
 }
 
 TEST_F(CliTest, JobRunExpireCodesDeactivatesExpiredCodes) {
@@ -177,14 +163,14 @@ TEST_F(CliTest, JobRunExpireCodesDeactivatesExpiredCodes) {
   std::string live_user;
   {
     auto store = OpenStore();
-    ASSERT_TRUE(store);
-    expired_user = NewUser(*store);
-    live_user = NewUser(*store);
+    Seeder seed(*store);
+    const auto expired = seed.NewUser();
+    const auto live = seed.NewUser();
+    expired_user = expired.id;
+    live_user = live.id;
     const TimePoint now = clock_.Now();
-    ASSERT_TRUE(store->CreateCode(
-        {NewUuidV7(now, random_), expired_user, "EXPRD2345", now - days{3}, now - days{1}}));
-    ASSERT_TRUE(
-        store->CreateCode({NewUuidV7(now, random_), live_user, "LVECD2345", now, now + days{30}}));
+    seed.Code(expired, now - days{3}, 2);
+    seed.Code(live, now, 30);
   }
   const auto r = Run({"job", "run", "expire-codes"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -208,16 +194,15 @@ TEST_F(CliTest, JobRunAwardBadgesGrantsOnceAfterTheThreshold) {
   std::string master;
   {
     auto store = OpenStore();
-    ASSERT_TRUE(store);
-    master = NewUser(*store);
+    Seeder seed(*store);
+    const auto owner = seed.NewUser();
+    master = owner.id;
     const TimePoint now = clock_.Now();
-    ASSERT_TRUE(
-        store->CreateCode({NewUuidV7(now, random_), master, "MSTR23456", now, now + days{30}}));
+    const auto code = seed.Code(owner, now, 30);
     for (int i = 0; i < 2; ++i) {
-      const std::string referred = NewUser(*store);
-      ASSERT_TRUE(store->TrackReferral({NewUuidV7(now, random_), referred, "MSTR23456", now}));
-      ASSERT_TRUE(
-          store->ConvertReferral({referred, NewUuidV7(now, random_), 30, std::nullopt, now}));
+      const auto referred = seed.NewUser();
+      seed.Track(referred, code.code, now);
+      seed.Convert(referred.id, now);
     }
   }
   auto first = Run({"job", "run", "award-badges"});
@@ -338,17 +323,15 @@ TEST_F(ServeTest, JsonLogsCarryOneLinePerRequestAndNoSecrets) {
   EXPECT_EQ(request_lines, 1);
 }
 
-// A request blocked inside the server (on the database write lock, held here by another
-// connection) is in flight; SIGTERM must let it finish with its real answer and exit 0.
+// A request blocked inside the server (on a database lock, held here by another connection) is
+// in flight; SIGTERM must let it finish with its real answer and exit 0.
 TEST_F(ServeTest, SigtermFinishesInFlightRequestsThenExitsZero) {
   env_["ENABLE_AUTOMATION_WORKER"] = "false";
   const std::uint16_t port = StartServe();
   ASSERT_NE(port, 0);
 
   WarmUpHttpClient(port);
-  sqlite3* blocker = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path_.c_str(), &blocker), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto blocker = db_->HoldWriteLock();
 
   constexpr int kInFlight = 3;
   std::vector<int> statuses(kInFlight, 0);
@@ -388,8 +371,7 @@ TEST_F(ServeTest, SigtermFinishesInFlightRequestsThenExitsZero) {
   late.set_connection_timeout(seconds(2));
   EXPECT_FALSE(late.Get("/health"));
 
-  ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(blocker);
+  blocker.reset();
   for (auto& t : clients) t.join();
   for (int status : statuses) EXPECT_EQ(status, 201);
   EXPECT_EQ(child_->Wait(), 0) << child_->output();

@@ -1,16 +1,14 @@
-// The worker's jobs on a real SQLite store, with a fake clock.
+// The worker's jobs on a real store of the backend this run tests, with a fake clock.
 
 #include "domain/jobs.hpp"
 
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
-#include <filesystem>
 #include <thread>
 
 #include "domain/referral_service.hpp"
-#include "storage/sqlite_store.hpp"
 #include "support/fake_clock.hpp"
+#include "support/test_database.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
 
@@ -22,41 +20,34 @@ using std::chrono::days;
 class JobsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("referrald-jobs-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    path_ = (dir_ / "jobs.db").string();
-    auto store = storage::SqliteStore::Open(path_, random_);
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
+    db_ = testing::TestDatabase::Create();
+    store_ = db_->Open();
     settings_.master_threshold = 2;
-    referrals_ = std::make_unique<ReferralService>(*store_, clock_, random_, settings_);
-    jobs_ = std::make_unique<JobRunner>(*store_, clock_, random_, settings_,
+    referrals_ = std::make_unique<ReferralService>(*store_, clock_, random_, ids_, settings_);
+    jobs_ = std::make_unique<JobRunner>(*store_, clock_, ids_, settings_,
                                         clock_.Now() - std::chrono::seconds{90});
   }
   void TearDown() override {
     jobs_.reset();
     referrals_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
+    db_.reset();
   }
-  std::string NewUser() {
+  Actor NewUser() {
     std::string id = NewUuidV7(clock_.Now(), random_);
-    EXPECT_TRUE(store_->UpsertUser(id, id.substr(0, 4) + "@example.com", clock_.Now()));
-    return id;
+    return Actor{id, id.substr(0, 4) + "@example.com"};
   }
   // A referrer with `conversions` converted referrals.
   std::string Referrer(int conversions) {
-    const std::string referrer = NewUser();
+    const Actor referrer = NewUser();
     auto code = referrals_->GenerateCode(referrer, std::nullopt);
     EXPECT_TRUE(code);
     for (int i = 0; i < conversions; ++i) {
-      const std::string referred = NewUser();
+      const Actor referred = NewUser();
       EXPECT_TRUE(referrals_->Track(referred, code->code));
-      EXPECT_TRUE(referrals_->Convert(referred));
+      EXPECT_TRUE(referrals_->Convert(NewUser(), referred.id));
     }
-    return referrer;
+    return referrer.id;
   }
   int Badges(const std::string& user) {
     int n = 0;
@@ -80,19 +71,19 @@ class JobsTest : public ::testing::Test {
     return -1;
   }
 
-  std::filesystem::path dir_;
-  std::string path_;
   testing::FakeClock clock_;
   SystemRandom random_;
+  UuidV7Generator ids_{random_};
   ReferralSettings settings_;
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<ReferralService> referrals_;
   std::unique_ptr<JobRunner> jobs_;
 };
 
 TEST_F(JobsTest, ExpireCodesDeactivatesOnlyCodesPastExpiry) {
-  const std::string a = NewUser();
-  const std::string b = NewUser();
+  const Actor a = NewUser();
+  const Actor b = NewUser();
   ASSERT_TRUE(referrals_->GenerateCode(a, 1));
   ASSERT_TRUE(referrals_->GenerateCode(b, 30));
   clock_.Advance(days{2});
@@ -100,8 +91,8 @@ TEST_F(JobsTest, ExpireCodesDeactivatesOnlyCodesPastExpiry) {
   ASSERT_TRUE(run);
   EXPECT_EQ(run->status, "success");
   EXPECT_EQ(Detail(*run, "codesDeactivated"), 1);
-  EXPECT_FALSE(referrals_->GetCode(a)->is_active);
-  EXPECT_TRUE(referrals_->GetCode(b)->is_active);
+  EXPECT_FALSE(referrals_->GetCode(a.id)->is_active);
+  EXPECT_TRUE(referrals_->GetCode(b.id)->is_active);
   EXPECT_EQ(Detail(*jobs_->Run(kJobExpireCodes), "codesDeactivated"), 0);
 
   const auto log = WorkerLog();
@@ -124,10 +115,9 @@ TEST_F(JobsTest, AwardBadgesGrantsOnceAtTheThreshold) {
 
 TEST_F(JobsTest, OverlappingAwardBadgesRunsGrantOneBadge) {
   const std::string master = Referrer(3);
-  // A second instance on the same database file.
-  auto other_store = storage::SqliteStore::Open(path_, random_);
-  ASSERT_TRUE(other_store);
-  JobRunner other(**other_store, clock_, random_, settings_, clock_.Now());
+  // A second instance on the same database.
+  auto other_store = db_->Open();
+  JobRunner other(*other_store, clock_, ids_, settings_, clock_.Now());
   std::int64_t granted_a = 0;
   std::int64_t granted_b = 0;
   std::thread t1([&] { granted_a = Detail(*jobs_->Run(kJobAwardBadges), "badgesGranted"); });
@@ -159,12 +149,7 @@ TEST_F(JobsTest, UnknownJobIsNotFound) {
 
 TEST_F(JobsTest, AFailingJobIsReportedAndLoggedWithItsMessage) {
   // Break the table the job needs, through a separate real connection.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE referral_codes RENAME TO referral_codes_gone", nullptr,
-                         nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(db_->TryExec("ALTER TABLE referral_codes RENAME TO referral_codes_gone"));
   auto run = jobs_->Run(kJobExpireCodes);
   ASSERT_TRUE(run);
   EXPECT_EQ(run->status, "failed");
@@ -178,9 +163,8 @@ TEST_F(JobsTest, AFailingJobIsReportedAndLoggedWithItsMessage) {
 }
 
 TEST_F(JobsTest, AScheduledSlotRunsOnceAcrossInstances) {
-  auto other_store = storage::SqliteStore::Open(path_, random_);
-  ASSERT_TRUE(other_store);
-  JobRunner other(**other_store, clock_, random_, settings_, clock_.Now());
+  auto other_store = db_->Open();
+  JobRunner other(*other_store, clock_, ids_, settings_, clock_.Now());
   const TimePoint slot = *ParseIso8601("2025-06-15T12:05:00.000Z");
   std::optional<JobResult> a;
   std::optional<JobResult> b;
@@ -197,10 +181,7 @@ TEST_F(JobsTest, AScheduledSlotRunsOnceAcrossInstances) {
 }
 
 TEST_F(JobsTest, AFailedSlotClaimIsLoggedAsAFailedRun) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE job_runs", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_TRUE(db_->TryExec("DROP TABLE job_runs"));
   auto run = jobs_->RunScheduled(kJobExpireCodes, *ParseIso8601("2025-06-16T02:00:00.000Z"));
   ASSERT_TRUE(run);
   EXPECT_EQ(run->status, "failed");

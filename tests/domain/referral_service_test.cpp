@@ -1,13 +1,18 @@
-// The referral use cases with an injected clock and random source, on a real SQLite store.
+// The referral use cases with an injected clock and random source, on a real store of the
+// backend this run tests.
 
 #include "domain/referral_service.hpp"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <latch>
+#include <thread>
+
 #include "domain/subscription_service.hpp"
-#include "storage/sqlite_store.hpp"
 #include "support/fake_clock.hpp"
 #include "support/scripted_random.hpp"
+#include "support/test_database.hpp"
 #include "util/time_format.hpp"
 
 namespace referrald::domain {
@@ -24,23 +29,18 @@ constexpr const char* kCarol = "00000000-0000-4000-8000-00000000000c";
 class ReferralServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = storage::SqliteStore::Open(":memory:", store_random_);
-    ASSERT_TRUE(store) << store.error().message;
-    store_ = std::move(*store);
+    db_ = testing::TestDatabase::Create();
+    store_ = db_->Open();
     Rebuild(ReferralSettings{});
-    for (const char* id : {kAlice, kBob, kCarol}) {
-      ASSERT_TRUE(
-          store_->UpsertUser(id, std::string(id).substr(34) + "@example.com", clock_.Now()));
-    }
   }
   void Rebuild(ReferralSettings settings) {
-    service_ = std::make_unique<ReferralService>(*store_, clock_, random_, settings);
+    service_ = std::make_unique<ReferralService>(*store_, clock_, random_, ids_, settings);
   }
-  // Scripts the next GenerateCode: 10 id bytes, then one Uniform draw per character.
-  void ScriptCode(const std::vector<std::uint32_t>& chars) {
-    random_.Push(std::vector<std::uint8_t>(10, 0));
-    random_.PushUniform(chars);
-  }
+  // The user as their token names them.
+  static Actor As(const char* id) { return Actor{id, std::string(id).substr(34) + "@example.com"}; }
+  static Actor Admin() { return Actor{"00000000-0000-4000-8000-0000000000ad", std::nullopt}; }
+  // Scripts the next GenerateCode: one Uniform draw per character.
+  void ScriptCode(const std::vector<std::uint32_t>& chars) { random_.PushUniform(chars); }
   std::int64_t CountAudit(const std::string& action) {
     auto rows = store_->ListAudit(std::string("referral"), 500);
     std::int64_t n = 0;
@@ -50,13 +50,15 @@ class ReferralServiceTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   testing::ScriptedRandom random_;
-  SystemRandom store_random_;
-  std::unique_ptr<storage::SqliteStore> store_;
+  SystemRandom id_random_;
+  UuidV7Generator ids_{id_random_};
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<ReferralService> service_;
 };
 
 TEST_F(ReferralServiceTest, GeneratedCodeExpiresAfterTheDefaultLifetime) {
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_TRUE(code) << code.error().message;
   EXPECT_EQ(code->code.size(), 8U);
   EXPECT_EQ(code->expires_at, clock_.Now() + days{365});
@@ -65,7 +67,7 @@ TEST_F(ReferralServiceTest, GeneratedCodeExpiresAfterTheDefaultLifetime) {
 
 TEST_F(ReferralServiceTest, CodeLengthFollowsTheSetting) {
   Rebuild(ReferralSettings{.code_length = 12});
-  auto code = service_->GenerateCode(kAlice, 7);
+  auto code = service_->GenerateCode(As(kAlice), 7);
   ASSERT_TRUE(code);
   EXPECT_EQ(code->code.size(), 12U);
   EXPECT_EQ(code->expires_at, clock_.Now() + days{7});
@@ -73,17 +75,17 @@ TEST_F(ReferralServiceTest, CodeLengthFollowsTheSetting) {
 
 TEST_F(ReferralServiceTest, ExpiresInDaysOutOfRangeIsInvalid) {
   for (std::int64_t bad : {0, -1, 3651}) {
-    auto code = service_->GenerateCode(kAlice, bad);
+    auto code = service_->GenerateCode(As(kAlice), bad);
     ASSERT_FALSE(code);
     EXPECT_EQ(code.error().machine, "VALIDATION_ERROR");
   }
-  EXPECT_TRUE(service_->GenerateCode(kAlice, 3650));
+  EXPECT_TRUE(service_->GenerateCode(As(kAlice), 3650));
 }
 
 TEST_F(ReferralServiceTest, SecondActiveCodeIsRefusedWithTheExistingOne) {
-  auto first = service_->GenerateCode(kAlice, std::nullopt);
+  auto first = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_TRUE(first);
-  auto second = service_->GenerateCode(kAlice, std::nullopt);
+  auto second = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().machine, "CODE_EXISTS");
   ASSERT_TRUE(second.error().extra);
@@ -92,21 +94,21 @@ TEST_F(ReferralServiceTest, SecondActiveCodeIsRefusedWithTheExistingOne) {
 
 TEST_F(ReferralServiceTest, CollisionRegeneratesAndIsLogged) {
   ScriptCode({0, 0, 0, 0, 0, 0, 0, 0});
-  auto alice = service_->GenerateCode(kAlice, std::nullopt);
+  auto alice = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_TRUE(alice);
   EXPECT_EQ(alice->code, "22222222");
   ScriptCode({0, 0, 0, 0, 0, 0, 0, 0});  // Bob's first draw collides; the retry is random
-  auto bob = service_->GenerateCode(kBob, std::nullopt);
+  auto bob = service_->GenerateCode(As(kBob), std::nullopt);
   ASSERT_TRUE(bob) << bob.error().message;
   EXPECT_NE(bob->code, "22222222");
   EXPECT_EQ(CountAudit("code_collision"), 1);
 }
 
 TEST_F(ReferralServiceTest, NewCodeAfterExpiryDeactivatesTheOldOne) {
-  auto old_code = service_->GenerateCode(kAlice, 1);
+  auto old_code = service_->GenerateCode(As(kAlice), 1);
   ASSERT_TRUE(old_code);
   clock_.Advance(days{1} + milliseconds{1});
-  auto new_code = service_->GenerateCode(kAlice, std::nullopt);
+  auto new_code = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_TRUE(new_code) << new_code.error().message;
   auto current = service_->GetCode(kAlice);
   ASSERT_TRUE(current);
@@ -125,91 +127,93 @@ TEST_F(ReferralServiceTest, GetCodeWithoutOneIsNotFound) {
 }
 
 TEST_F(ReferralServiceTest, TrackIgnoresCaseAndWhitespace) {
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_TRUE(code);
   std::string messy = "  " + code->code + "\t";
   for (char& c : messy) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  auto referral = service_->Track(kBob, messy);
+  auto referral = service_->Track(As(kBob), messy);
   ASSERT_TRUE(referral) << referral.error().message;
   EXPECT_EQ(referral->referrer_user_id, kAlice);
   EXPECT_EQ(referral->status, ReferralStatus::kPending);
 }
 
 TEST_F(ReferralServiceTest, ExpiredCodeIsInvalidAtItsExpiryInstant) {
-  auto code = service_->GenerateCode(kAlice, 1);
+  auto code = service_->GenerateCode(As(kAlice), 1);
   ASSERT_TRUE(code);
   clock_.Set(code->expires_at);
-  auto referral = service_->Track(kBob, code->code);
+  auto referral = service_->Track(As(kBob), code->code);
   ASSERT_FALSE(referral);
   EXPECT_EQ(referral.error().machine, "INVALID_CODE");
   EXPECT_EQ(CountAudit("referral_refused"), 1);
 }
 
 TEST_F(ReferralServiceTest, RefusesSelfCircularAndSecondReferrer) {
-  auto alice = service_->GenerateCode(kAlice, std::nullopt);
-  auto bob = service_->GenerateCode(kBob, std::nullopt);
-  auto carol = service_->GenerateCode(kCarol, std::nullopt);
+  auto alice = service_->GenerateCode(As(kAlice), std::nullopt);
+  auto bob = service_->GenerateCode(As(kBob), std::nullopt);
+  auto carol = service_->GenerateCode(As(kCarol), std::nullopt);
   ASSERT_TRUE(alice && bob && carol);
-  EXPECT_EQ(service_->Track(kAlice, alice->code).error().machine, "SELF_REFERRAL");
-  ASSERT_TRUE(service_->Track(kBob, alice->code));
-  EXPECT_EQ(service_->Track(kAlice, bob->code).error().machine, "CIRCULAR_REFERRAL");
-  EXPECT_EQ(service_->Track(kBob, carol->code).error().machine, "ALREADY_REFERRED");
-  EXPECT_EQ(service_->Track(kCarol, "' OR 1=1 --").error().machine, "INVALID_CODE");
+  EXPECT_EQ(service_->Track(As(kAlice), alice->code).error().machine, "SELF_REFERRAL");
+  ASSERT_TRUE(service_->Track(As(kBob), alice->code));
+  EXPECT_EQ(service_->Track(As(kAlice), bob->code).error().machine, "CIRCULAR_REFERRAL");
+  EXPECT_EQ(service_->Track(As(kBob), carol->code).error().machine, "ALREADY_REFERRED");
+  EXPECT_EQ(service_->Track(As(kCarol), "' OR 1=1 --").error().machine, "INVALID_CODE");
 }
 
 TEST_F(ReferralServiceTest, ConversionGrantsOneRewardThatExpiresAfterTheClaimWindow) {
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
-  ASSERT_TRUE(code && service_->Track(kBob, code->code));
-  auto conversion = service_->Convert(kBob);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
+  ASSERT_TRUE(code && service_->Track(As(kBob), code->code));
+  auto conversion = service_->Convert(Admin(), kBob);
   ASSERT_TRUE(conversion) << conversion.error().message;
   EXPECT_EQ(conversion->reward.user_id, kAlice);
   EXPECT_EQ(conversion->reward.value.days, 30);
   EXPECT_EQ(conversion->reward.expires_at, clock_.Now() + days{90});
-  EXPECT_EQ(service_->Convert(kBob).error().machine, "ALREADY_CONVERTED");
-  EXPECT_EQ(service_->Convert(kCarol).error().machine, "REFERRAL_NOT_FOUND");
+  EXPECT_EQ(service_->Convert(Admin(), kBob).error().machine, "ALREADY_CONVERTED");
+  EXPECT_EQ(service_->Convert(Admin(), kCarol).error().machine, "REFERRAL_NOT_FOUND");
 
   clock_.Advance(days{90});
-  auto claim = service_->ClaimReward(kAlice, conversion->reward.id);
+  auto claim = service_->ClaimReward(As(kAlice), conversion->reward.id);
   ASSERT_FALSE(claim);
   EXPECT_EQ(claim.error().machine, "REWARD_EXPIRED");
 }
 
 TEST_F(ReferralServiceTest, ClaimWindowZeroMeansForever) {
   Rebuild(ReferralSettings{.reward_claim_days = 0});
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
-  ASSERT_TRUE(code && service_->Track(kBob, code->code));
-  auto conversion = service_->Convert(kBob);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
+  ASSERT_TRUE(code && service_->Track(As(kBob), code->code));
+  auto conversion = service_->Convert(Admin(), kBob);
   ASSERT_TRUE(conversion);
   EXPECT_FALSE(conversion->reward.expires_at);
   clock_.Advance(days{3000});
-  auto claim = service_->ClaimReward(kAlice, conversion->reward.id);
+  auto claim = service_->ClaimReward(As(kAlice), conversion->reward.id);
   ASSERT_TRUE(claim) << claim.error().message;
 }
 
 TEST_F(ReferralServiceTest, ClaimingExtendsPremiumFromItsCurrentEnd) {
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
-  ASSERT_TRUE(code && service_->Track(kBob, code->code) && service_->Track(kCarol, code->code));
-  auto first = service_->Convert(kBob);
-  auto second = service_->Convert(kCarol);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
+  ASSERT_TRUE(code && service_->Track(As(kBob), code->code) &&
+              service_->Track(As(kCarol), code->code));
+  auto first = service_->Convert(Admin(), kBob);
+  auto second = service_->Convert(Admin(), kCarol);
   ASSERT_TRUE(first && second);
   const TimePoint t0 = clock_.Now();
-  ASSERT_TRUE(service_->ClaimReward(kAlice, first->reward.id));
+  ASSERT_TRUE(service_->ClaimReward(As(kAlice), first->reward.id));
   clock_.Advance(days{10});
-  ASSERT_TRUE(service_->ClaimReward(kAlice, second->reward.id));
+  ASSERT_TRUE(service_->ClaimReward(As(kAlice), second->reward.id));
   auto user = store_->FindUser(kAlice);
   ASSERT_TRUE(user && user->has_value());
   EXPECT_EQ((*user)->premium_until, t0 + days{60});
-  EXPECT_EQ(service_->ClaimReward(kAlice, first->reward.id).error().machine, "REWARD_NOT_FOUND");
-  EXPECT_EQ(service_->ClaimReward(kBob, second->reward.id).error().machine, "REWARD_NOT_FOUND");
+  EXPECT_EQ(service_->ClaimReward(As(kAlice), first->reward.id).error().machine,
+            "REWARD_NOT_FOUND");
+  EXPECT_EQ(service_->ClaimReward(As(kBob), second->reward.id).error().machine, "REWARD_NOT_FOUND");
 }
 
 TEST_F(ReferralServiceTest, PeriodsSelectReferralsByUtcDay) {
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_TRUE(code);
   clock_.Set(*ParseIso8601("2025-03-01T00:00:00.000Z"));  // first instant of the week's first day
-  ASSERT_TRUE(service_->Track(kBob, code->code));
+  ASSERT_TRUE(service_->Track(As(kBob), code->code));
   clock_.Set(*ParseIso8601("2025-02-28T23:59:59.999Z"));  // last instant before it
-  ASSERT_TRUE(service_->Track(kCarol, code->code));
+  ASSERT_TRUE(service_->Track(As(kCarol), code->code));
   clock_.Set(*ParseIso8601("2025-03-07T23:59:59.999Z"));
 
   auto week = service_->Leaderboard(Period::kWeek, 10, true);
@@ -232,9 +236,10 @@ TEST_F(ReferralServiceTest, PeriodsSelectReferralsByUtcDay) {
 }
 
 TEST_F(ReferralServiceTest, AnalyticsRateAndValidation) {
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
-  ASSERT_TRUE(code && service_->Track(kBob, code->code) && service_->Track(kCarol, code->code));
-  ASSERT_TRUE(service_->Convert(kBob));
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
+  ASSERT_TRUE(code && service_->Track(As(kBob), code->code) &&
+              service_->Track(As(kCarol), code->code));
+  ASSERT_TRUE(service_->Convert(Admin(), kBob));
   auto a = service_->Analytics(Period::kMonth);
   ASSERT_TRUE(a);
   EXPECT_EQ(a->counts.total_referrals, 2);
@@ -248,28 +253,28 @@ TEST_F(ReferralServiceTest, AnalyticsRateAndValidation) {
 }
 
 TEST_F(ReferralServiceTest, DeclinedPaymentWritesNoSubscription) {
-  SandboxPaymentProvider payments(random_, clock_);
-  SubscriptionService subscriptions(*store_, payments, *service_, clock_, random_);
-  auto declined = subscriptions.Create(kBob, "premium", "fake-processor-declined-card");
+  SandboxPaymentProvider payments(ids_, clock_);
+  SubscriptionService subscriptions(*store_, payments, *service_, clock_, ids_);
+  auto declined = subscriptions.Create(As(kBob), "premium", "fake-processor-declined-card");
   ASSERT_FALSE(declined);
   EXPECT_EQ(declined.error().machine, "PAYMENT_DECLINED");
   auto me = subscriptions.Me(kBob);
   ASSERT_TRUE(me);
   EXPECT_EQ(me->tier, "free");
-  EXPECT_EQ(subscriptions.Create(kBob, "gold", "nonce").error().machine, "VALIDATION_ERROR");
-  EXPECT_EQ(subscriptions.Create(kBob, "premium", "").error().machine, "VALIDATION_ERROR");
+  EXPECT_EQ(subscriptions.Create(As(kBob), "gold", "nonce").error().machine, "VALIDATION_ERROR");
+  EXPECT_EQ(subscriptions.Create(As(kBob), "premium", "").error().machine, "VALIDATION_ERROR");
 }
 
 TEST_F(ReferralServiceTest, SubscriptionConvertsThePendingReferral) {
-  SandboxPaymentProvider payments(random_, clock_);
-  SubscriptionService subscriptions(*store_, payments, *service_, clock_, random_);
-  auto code = service_->GenerateCode(kAlice, std::nullopt);
-  ASSERT_TRUE(code && service_->Track(kBob, code->code));
-  auto created = subscriptions.Create(kBob, "premium", "nonce-ok");
+  SandboxPaymentProvider payments(ids_, clock_);
+  SubscriptionService subscriptions(*store_, payments, *service_, clock_, ids_);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
+  ASSERT_TRUE(code && service_->Track(As(kBob), code->code));
+  auto created = subscriptions.Create(As(kBob), "premium", "nonce-ok");
   ASSERT_TRUE(created) << created.error().message;
   ASSERT_TRUE(created->conversion);
   EXPECT_EQ(created->conversion->reward.user_id, kAlice);
-  EXPECT_EQ(subscriptions.Create(kBob, "premium", "nonce-ok").error().machine,
+  EXPECT_EQ(subscriptions.Create(As(kBob), "premium", "nonce-ok").error().machine,
             "ALREADY_SUBSCRIBED");
   auto me = subscriptions.Me(kBob);
   ASSERT_TRUE(me);
@@ -281,6 +286,68 @@ TEST_F(ReferralServiceTest, SubscriptionConvertsThePendingReferral) {
   EXPECT_EQ(stats->converted_referrals, 1);
   EXPECT_EQ(stats->pending_referrals, 0);
   EXPECT_EQ(stats->total_rewards_earned, 1);
+}
+
+// Two users track each other's codes at the same moment, from two store handles as two processes
+// would: one of them may succeed, never both (the circular-referral rule holds under races).
+TEST_F(ReferralServiceTest, RaceCrossedTracksNeverMakeACircle) {
+  auto other_store = db_->Open();
+  ReferralService other(*other_store, clock_, id_random_, ids_, ReferralSettings{});
+  SystemRandom users;
+  for (int round = 0; round < 10; ++round) {
+    const Actor a{NewUuidV7(clock_.Now(), users), std::nullopt};
+    const Actor b{NewUuidV7(clock_.Now(), users), std::nullopt};
+    auto code_a = service_->GenerateCode(a, std::nullopt);
+    auto code_b = service_->GenerateCode(b, std::nullopt);
+    ASSERT_TRUE(code_a && code_b);
+    std::latch start(2);
+    std::atomic<int> tracked{0};
+    std::thread first([&] {
+      start.arrive_and_wait();
+      if (service_->Track(a, code_b->code)) ++tracked;
+    });
+    std::thread second([&] {
+      start.arrive_and_wait();
+      if (other.Track(b, code_a->code)) ++tracked;
+    });
+    first.join();
+    second.join();
+    EXPECT_EQ(tracked.load(), 1) << "round " << round;
+  }
+}
+
+// Subscriptions and manual conversions of one user race from two handles: one reward in all.
+TEST_F(ReferralServiceTest, RaceSubscriptionsAndConversionsGrantOneReward) {
+  auto other_store = db_->Open();
+  ReferralService other_referrals(*other_store, clock_, id_random_, ids_, ReferralSettings{});
+  SandboxPaymentProvider payments(ids_, clock_);
+  SubscriptionService subscriptions(*store_, payments, *service_, clock_, ids_);
+  SubscriptionService other_subscriptions(*other_store, payments, other_referrals, clock_, ids_);
+  auto code = service_->GenerateCode(As(kAlice), std::nullopt);
+  ASSERT_TRUE(code && service_->Track(As(kBob), code->code));
+  std::latch start(20);
+  std::atomic<int> subscribed{0};
+  std::atomic<int> converted{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 20; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      const bool mine = i % 2 == 0;
+      if (i % 4 < 2) {
+        auto r = (mine ? subscriptions : other_subscriptions).Create(As(kBob), "premium", "n");
+        if (r) ++subscribed;
+        if (r && r->conversion) ++converted;
+      } else {
+        if ((mine ? *service_ : other_referrals).Convert(Admin(), kBob)) ++converted;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(subscribed.load(), 1);
+  EXPECT_EQ(converted.load(), 1);
+  auto rewards = service_->Rewards(kAlice);
+  ASSERT_TRUE(rewards);
+  EXPECT_EQ(rewards->size(), 1U);
 }
 
 }  // namespace

@@ -586,11 +586,9 @@ TEST_F(DisabledReferralsTest, SubscriptionsStillWorkButConvertNothing) {
   const std::string referrer = NewUserId();
   const std::string referred = NewUserId();
   auto& store = application().store();
-  ASSERT_TRUE(store.UpsertUser(referrer, std::string("r@example.com"), clock_->Now()));
-  ASSERT_TRUE(store.UpsertUser(referred, std::string("d@example.com"), clock_->Now()));
-  auto code = application().referrals().GenerateCode(referrer, std::nullopt);
+  auto code = application().referrals().GenerateCode({referrer, "r@example.com"}, std::nullopt);
   ASSERT_TRUE(code);
-  ASSERT_TRUE(application().referrals().Track(referred, code->code));
+  ASSERT_TRUE(application().referrals().Track({referred, "d@example.com"}, code->code));
 
   const auto created = Post("/api/subscriptions/create", {{"tier", "premium"}, {"nonce", "ok"}},
                             Token(referred, "d@example.com"));

@@ -1,5 +1,5 @@
 // Handlers are plain functions from Request to Response: called here directly, without a socket,
-// on real services over an in-memory SQLite store.
+// on real services over a real store of the backend this run tests.
 
 #include "http/handlers/handlers.hpp"
 
@@ -12,8 +12,8 @@
 #include "domain/subscription_service.hpp"
 #include "domain/user_directory.hpp"
 #include "http/jwt.hpp"
-#include "storage/sqlite_store.hpp"
 #include "support/fake_clock.hpp"
+#include "support/test_database.hpp"
 
 namespace referrald::http {
 namespace {
@@ -25,20 +25,19 @@ constexpr const char* kUser = "00000000-0000-4000-8000-0000000000a1";
 class HandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = storage::SqliteStore::Open(":memory:", random_);
-    ASSERT_TRUE(store);
-    store_ = std::move(*store);
-    referrals_ = std::make_unique<domain::ReferralService>(*store_, clock_, random_,
+    db_ = testing::TestDatabase::Create();
+    store_ = db_->Open();
+    referrals_ = std::make_unique<domain::ReferralService>(*store_, clock_, random_, ids_,
                                                            domain::ReferralSettings{}, &metrics_);
     subscriptions_ = std::make_unique<domain::SubscriptionService>(*store_, payments_, *referrals_,
-                                                                   clock_, random_);
+                                                                   clock_, ids_);
     users_ = std::make_unique<domain::UserDirectory>(*store_, clock_);
-    jobs_ = std::make_unique<domain::JobRunner>(
-        *store_, clock_, random_, domain::ReferralSettings{}, clock_.Now(), &metrics_);
+    jobs_ = std::make_unique<domain::JobRunner>(*store_, clock_, ids_, domain::ReferralSettings{},
+                                                clock_.Now(), &metrics_);
     deps_ = std::make_unique<Dependencies>(Dependencies{*referrals_, *subscriptions_, *users_,
                                                         *store_, clock_, random_, jwt_, *jobs_,
                                                         metrics_, clock_.Now()});
-    ASSERT_TRUE(users_->Ensure(kUser, std::string("a@example.com")));
+    ASSERT_TRUE(users_->Ensure(domain::Actor{kUser, std::string("a@example.com")}));
   }
 
   Request As(const std::string& user, std::string body = "") const {
@@ -52,10 +51,12 @@ class HandlersTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   SystemRandom random_;
+  UuidV7Generator ids_{random_};
   Metrics metrics_;
-  domain::SandboxPaymentProvider payments_{random_, clock_};
+  domain::SandboxPaymentProvider payments_{ids_, clock_};
   JwtVerifier jwt_{"handlers-test-secret-0123"};
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<domain::Store> store_;
   std::unique_ptr<domain::ReferralService> referrals_;
   std::unique_ptr<domain::SubscriptionService> subscriptions_;
   std::unique_ptr<domain::UserDirectory> users_;

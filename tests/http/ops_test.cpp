@@ -38,6 +38,13 @@ class OpsTest : public ServerFixture {
     return Post("/api/referral/convert", {{"referredUserId", referred_user_id}}, admin_.token);
   }
 
+  // Claims a scheduled slot as another instance would.
+  Result<bool> ClaimSlot(const std::string& job, TimePoint slot) {
+    return domain::Transact(application().store(), [&](domain::WriteTx& tx) {
+      return tx.ClaimScheduledRun(job, slot, clock_->Now());
+    });
+  }
+
   HttpReply RunJob(const std::string& name) {
     return Post("/api/admin/jobs/" + name + "/run", json::object(), admin_.token);
   }
@@ -534,12 +541,11 @@ TEST_F(OpsWorkerTest, RunsTheDueHealthCheckOnceAndClaimsItsSlot) {
   ASSERT_EQ(successes.size(), 1U);
   EXPECT_EQ(successes[0].created_at, slot + seconds(30));
 
-  auto claimed = application().store().ClaimScheduledRun("health-check", slot, clock_->Now());
+  auto claimed = ClaimSlot("health-check", slot);
   ASSERT_TRUE(claimed.has_value());
   EXPECT_FALSE(*claimed);
   // Another slot is still free.
-  auto other =
-      application().store().ClaimScheduledRun("health-check", slot + minutes(5), clock_->Now());
+  auto other = ClaimSlot("health-check", slot + minutes(5));
   ASSERT_TRUE(other.has_value());
   EXPECT_TRUE(*other);
 
@@ -560,8 +566,7 @@ TEST_F(OpsTest, NoWorkerRunsWhenDisabled) {
   ASSERT_TRUE(rows.has_value());
   EXPECT_TRUE(rows->empty());
   // The slot that a worker would have run is unclaimed.
-  auto claimed = application().store().ClaimScheduledRun(
-      "health-check", *ParseIso8601("2025-06-15T12:05:00.000Z"), clock_->Now());
+  auto claimed = ClaimSlot("health-check", *ParseIso8601("2025-06-15T12:05:00.000Z"));
   ASSERT_TRUE(claimed.has_value());
   EXPECT_TRUE(*claimed);
 }

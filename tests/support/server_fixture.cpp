@@ -63,14 +63,11 @@ void WarmUpHttpClient(std::uint16_t port) {
 }
 
 void ServerFixture::SetUp() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "referrald-test-XXXXXX").string();
-  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-  db_dir_ = pattern;
+  db_ = TestDatabase::Create();
 
-  app::Config config;
+  app::Config config = db_->Configure(app::Config{});
   config.host = "127.0.0.1";
   config.port = 0;
-  config.database_url = "sqlite:" + db_dir_ + "/test.db";
   config.jwt_secret = kTestJwtSecret;
   config.worker_enabled = false;
   config.http_worker_threads = 4;
@@ -90,10 +87,7 @@ void ServerFixture::SetUp() {
 void ServerFixture::TearDown() {
   if (app_) app_->Stop();
   app_.reset();
-  if (!db_dir_.empty()) {
-    std::error_code ignored;
-    std::filesystem::remove_all(db_dir_, ignored);
-  }
+  db_.reset();
 }
 
 std::string ServerFixture::Token(const std::string& sub, const std::string& email,

@@ -1,6 +1,6 @@
 #pragma once
-// Starts the real service (app::App over a fresh SQLite file, port 0, a known JWT secret and a
-// FakeClock) and talks to it over loopback HTTP with cpp-httplib.
+// Starts the real service (app::App over a fresh database of the test's backend, port 0, a known
+// JWT secret and a FakeClock) and talks to it over loopback HTTP with cpp-httplib.
 
 #include <gtest/gtest.h>
 
@@ -15,6 +15,7 @@
 #include "app/app.hpp"
 #include "app/config.hpp"
 #include "support/fake_clock.hpp"
+#include "support/test_database.hpp"
 
 namespace referrald::testing {
 
@@ -41,7 +42,7 @@ struct TestUser {
   std::string token;
 };
 
-// Base fixture: SetUp starts the server, TearDown stops it and removes the database directory.
+// Base fixture: SetUp starts the server, TearDown stops it and drops the database.
 // Override Configure() to change the Config before the App is created.
 class ServerFixture : public ::testing::Test {
  protected:
@@ -75,7 +76,7 @@ class ServerFixture : public ::testing::Test {
   [[nodiscard]] app::App& application() { return *app_; }
 
   std::shared_ptr<FakeClock> clock_;
-  std::string db_dir_;
+  std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<app::App> app_;
   std::uint16_t port_ = 0;
 };

@@ -17,7 +17,7 @@ constexpr int kMaxTrendDays = 365;
 Response HandleGenerateCode(const Request& request, const Dependencies& deps) {
   auto body = ParseGenerateCodeBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto code = deps.referrals.GenerateCode(request.caller.user_id, body->expires_in_days);
+  auto code = deps.referrals.GenerateCode(request.caller.actor(), body->expires_in_days);
   if (!code) return ErrorResponse(code.error(), request);
   return JsonResponse(status::kCreated, GeneratedCodeJson(*code));
 }
@@ -31,7 +31,7 @@ Response HandleGetCode(const Request& request, const Dependencies& deps) {
 Response HandleTrack(const Request& request, const Dependencies& deps) {
   auto body = ParseTrackBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto referral = deps.referrals.Track(request.caller.user_id, body->referral_code);
+  auto referral = deps.referrals.Track(request.caller.actor(), body->referral_code);
   if (!referral) return ErrorResponse(referral.error(), request);
   return JsonResponse(status::kCreated, TrackedJson(*referral));
 }
@@ -51,7 +51,7 @@ Response HandleRewards(const Request& request, const Dependencies& deps) {
 Response HandleClaimReward(const Request& request, const Dependencies& deps) {
   auto body = ParseClaimRewardBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto reward = deps.referrals.ClaimReward(request.caller.user_id, body->reward_id);
+  auto reward = deps.referrals.ClaimReward(request.caller.actor(), body->reward_id);
   if (!reward) return ErrorResponse(reward.error(), request);
   return JsonResponse(status::kOk, ClaimedJson(*reward));
 }
@@ -85,7 +85,7 @@ Response HandleTrends(const Request& request, const Dependencies& deps) {
 Response HandleConvert(const Request& request, const Dependencies& deps) {
   auto body = ParseConvertBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto conversion = deps.referrals.Convert(body->referred_user_id);
+  auto conversion = deps.referrals.Convert(request.caller.actor(), body->referred_user_id);
   if (!conversion) return ErrorResponse(conversion.error(), request);
   return JsonResponse(status::kOk, ConvertedJson(*conversion));
 }

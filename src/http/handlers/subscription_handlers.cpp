@@ -10,7 +10,7 @@ namespace referrald::http {
 Response HandleCreateSubscription(const Request& request, const Dependencies& deps) {
   auto body = ParseCreateSubscriptionBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto created = deps.subscriptions.Create(request.caller.user_id, body->tier, body->nonce);
+  auto created = deps.subscriptions.Create(request.caller.actor(), body->tier, body->nonce);
   if (!created) return ErrorResponse(created.error(), request);
   return JsonResponse(status::kCreated, SubscriptionJson(created->subscription));
 }

@@ -1,0 +1,78 @@
+#include "storage/common/readers.hpp"
+
+#include "codec/json_codec.hpp"
+#include "storage/common/storage_error.hpp"
+
+namespace referrald::storage {
+namespace {
+
+[[noreturn]] void Corrupt(const char* what) {
+  throw StorageError(StorageError::Kind::kCorrupt, what);
+}
+
+}  // namespace
+
+domain::User ReadUser(const Row& row) {
+  return domain::User{row.Text(0), row.OptText(1), row.Time(2), row.OptTime(3)};
+}
+
+domain::ReferralCode ReadCode(const Row& row) {
+  return domain::ReferralCode{row.Text(0), row.Text(1), row.Text(2),
+                              row.Bool(3), row.Time(4), row.Time(5)};
+}
+
+domain::Referral ReadReferral(const Row& row) {
+  const auto status = domain::ParseReferralStatus(row.Text(4));
+  if (!status) Corrupt("unknown referral status in a row");
+  return domain::Referral{row.Text(0), row.Text(1), row.Text(2),   row.Text(3),
+                          *status,     row.Time(5), row.OptTime(6)};
+}
+
+domain::Reward ReadReward(const Row& row) {
+  domain::Reward reward;
+  reward.id = row.Text(0);
+  reward.user_id = row.Text(1);
+  const auto type = domain::ParseRewardType(row.Text(2));
+  if (!type) Corrupt("unknown reward_type in a row");
+  reward.type = *type;
+  auto value = codec::DecodeRewardValue(row.Text(3));
+  if (!value) Corrupt("malformed reward_value in a row");
+  reward.value = std::move(*value);
+  reward.is_claimed = row.Bool(4);
+  reward.created_at = row.Time(5);
+  reward.claimed_at = row.OptTime(6);
+  reward.expires_at = row.OptTime(7);
+  reward.source_referral_id = row.OptText(8);
+  return reward;
+}
+
+domain::Subscription ReadSubscription(const Row& row) {
+  return domain::Subscription{row.Text(0), row.Text(1), row.Text(2), row.Text(3),
+                              row.Text(4), row.Text(5), row.Time(6)};
+}
+
+domain::AuditEntry ReadAudit(const Row& row) {
+  domain::AuditEntry entry;
+  entry.id = row.Text(0);
+  entry.service = row.Text(1);
+  entry.action = row.Text(2);
+  entry.status = row.Text(3);
+  entry.user_id = row.OptText(4);
+  auto details = codec::DecodeDetails(row.Text(5));
+  if (!details) Corrupt("malformed details in a row");
+  entry.details = std::move(*details);
+  entry.error_message = row.OptText(6);
+  entry.created_at = row.Time(7);
+  return entry;
+}
+
+domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row) {
+  domain::LeaderboardEntry entry;
+  entry.user_id = row.Text(0);
+  entry.email = row.OptText(1);
+  entry.total_referrals = row.Int(2);
+  entry.converted_referrals = row.Int(3);
+  return entry;
+}
+
+}  // namespace referrald::storage

@@ -1,0 +1,27 @@
+#pragma once
+// Row → domain struct, written once for both backends. Each reader documents the columns it
+// expects, in order; every backend's SELECTs list them that way. A malformed value throws
+// StorageError{kCorrupt}.
+
+#include "domain/model.hpp"
+#include "storage/common/row.hpp"
+
+namespace referrald::storage {
+
+// id, email, created_at, premium_until
+domain::User ReadUser(const Row& row);
+// id, user_id, code, is_active, created_at, expires_at
+domain::ReferralCode ReadCode(const Row& row);
+// id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
+domain::Referral ReadReferral(const Row& row);
+// id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+// source_referral_id
+domain::Reward ReadReward(const Row& row);
+// id, user_id, tier, status, provider, provider_ref, created_at
+domain::Subscription ReadSubscription(const Row& row);
+// id, service, action, status, user_id, details, error_message, created_at
+domain::AuditEntry ReadAudit(const Row& row);
+// user_id, email, total, converted
+domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row);
+
+}  // namespace referrald::storage

@@ -1,0 +1,597 @@
+#include "storage/postgres/postgres_store.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "codec/json_codec.hpp"
+#include "domain/errors.hpp"
+#include "storage/common/guard.hpp"
+#include "storage/common/readers.hpp"
+#include "storage/common/storage_error.hpp"
+#include "storage/migrations.hpp"
+#include "storage/postgres/connection.hpp"
+#include "storage/postgres/pool.hpp"
+#include "util/time_format.hpp"
+
+namespace referrald::storage {
+namespace {
+
+using postgres::Connection;
+using postgres::Lease;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kBackend = "postgres";
+// A transaction the database chose as a deadlock or serialization victim runs again, this often.
+constexpr int kMaxAttempts = 5;
+
+// Parameters are text and the server infers their types from the columns they meet; where a
+// parameter meets no column (INSERT … SELECT, function arguments) it is cast explicitly.
+
+constexpr char kPing[] = "SELECT 1";
+constexpr char kBegin[] = "BEGIN";
+constexpr char kCommit[] = "COMMIT";
+constexpr char kRollback[] = "ROLLBACK";
+
+// --- migrations -------------------------------------------------------------------------------
+// Instances starting together take turns on this session lock (the two keys are arbitrary but
+// fixed: "referrald", "migrations").
+constexpr char kLockMigrations[] = "SELECT pg_advisory_lock(1919247461, 1)";
+constexpr char kUnlockMigrations[] = "SELECT pg_advisory_unlock(1919247461, 1)";
+constexpr char kCreateSchemaMigrations[] = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    INTEGER PRIMARY KEY,
+  name       TEXT NOT NULL,
+  applied_at TIMESTAMP NOT NULL
+))sql";
+constexpr char kSelectMigrationApplied[] = "SELECT 1 FROM schema_migrations WHERE version = $1";
+// applied_at is bookkeeping only, so the database's clock is good enough here.
+constexpr char kInsertMigration[] = R"sql(
+INSERT INTO schema_migrations (version, name, applied_at)
+VALUES ($1, $2, timezone('UTC', now())))sql";
+
+// --- users ------------------------------------------------------------------------------------
+constexpr char kSelectUser[] =
+    "SELECT id, email, created_at, premium_until FROM users WHERE id = $1";
+constexpr char kUpsertUser[] = R"sql(
+INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email
+WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email)sql";
+constexpr char kLockPremiumUntil[] = "SELECT premium_until FROM users WHERE id = $1 FOR UPDATE";
+constexpr char kUpdatePremiumUntil[] = "UPDATE users SET premium_until = $2 WHERE id = $1";
+// A transaction-scoped lock on the unordered pair: (a, b) and (b, a) take the same lock.
+constexpr char kLockUserPair[] = R"sql(
+SELECT pg_advisory_xact_lock(1919247461,
+                             hashtext(least($1::text, $2::text) || greatest($1::text, $2::text))))sql";
+
+// --- referral codes ---------------------------------------------------------------------------
+constexpr char kSelectActiveCodeOfUser[] = R"sql(
+SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
+WHERE user_id = $1 AND is_active)sql";
+constexpr char kDeactivateCode[] = "UPDATE referral_codes SET is_active = FALSE WHERE id = $1";
+// DO NOTHING on either unique index (the code's text, the user's one active code): the caller
+// tells which from what is stored, without aborting the transaction.
+constexpr char kInsertCode[] = R"sql(
+INSERT INTO referral_codes (id, user_id, code, is_active, created_at, expires_at)
+VALUES ($1, $2, $3, TRUE, $4, $5)
+ON CONFLICT DO NOTHING)sql";
+constexpr char kSelectCodeTaken[] = "SELECT 1 FROM referral_codes WHERE code = $1";
+constexpr char kSelectCodeByText[] = R"sql(
+SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
+WHERE code = $1)sql";
+constexpr char kSelectNewestCode[] = R"sql(
+SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
+WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)sql";
+constexpr char kExpireCodes[] =
+    "UPDATE referral_codes SET is_active = FALSE WHERE is_active AND expires_at <= $1";
+
+// --- referrals --------------------------------------------------------------------------------
+constexpr char kSelectReferralOfReferred[] = R"sql(
+SELECT id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
+FROM referrals WHERE referred_user_id = $1)sql";
+// The unique index on referred_user_id makes a second referrer a no-op.
+constexpr char kInsertReferral[] = R"sql(
+INSERT INTO referrals (id, referrer_user_id, referred_user_id, referral_code_id, status,
+                       created_at)
+VALUES ($1, $2, $3, $4, 'pending', $5)
+ON CONFLICT DO NOTHING)sql";
+// The single conditional statement that makes a conversion happen once: a concurrent one waits
+// for this row and then finds it no longer pending.
+constexpr char kConvertPendingReferral[] = R"sql(
+UPDATE referrals SET status = 'converted', converted_at = $2
+WHERE referred_user_id = $1 AND status = 'pending'
+RETURNING id, referrer_user_id, referred_user_id, referral_code_id, status, created_at,
+          converted_at)sql";
+
+// --- rewards ----------------------------------------------------------------------------------
+constexpr char kInsertReward[] = R"sql(
+INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
+                          claimed_at, expires_at, source_referral_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))sql";
+// Re-checks the threshold in the statement itself; the partial unique index on (user_id) WHERE
+// reward_type = 'badge' makes it a no-op for a user who already has a badge, whoever inserted it.
+constexpr char kInsertBadge[] = R"sql(
+INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
+                          claimed_at, expires_at, source_referral_id)
+SELECT $1::uuid, $2::uuid, 'badge', $3::jsonb, TRUE, $4::timestamp, $4::timestamp, NULL, NULL
+WHERE (SELECT count(*) FROM referrals
+       WHERE referrer_user_id = $2::uuid AND status = 'converted') >= $5::bigint
+ON CONFLICT DO NOTHING)sql";
+constexpr char kSelectReward[] = R"sql(
+SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+       source_referral_id
+FROM user_rewards WHERE id = $1)sql";
+constexpr char kSelectRewardsOfUser[] = R"sql(
+SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+       source_referral_id
+FROM user_rewards WHERE user_id = $1 ORDER BY created_at DESC, id DESC)sql";
+// The single conditional statement that makes a claim happen once.
+constexpr char kClaimReward[] = R"sql(
+UPDATE user_rewards SET is_claimed = TRUE, claimed_at = $3
+WHERE id = $1 AND user_id = $2 AND NOT is_claimed AND (expires_at IS NULL OR expires_at > $3))sql";
+constexpr char kSelectBadgeCandidates[] = R"sql(
+SELECT referrer_user_id FROM referrals
+WHERE status = 'converted'
+  AND referrer_user_id NOT IN (SELECT user_id FROM user_rewards WHERE reward_type = 'badge')
+GROUP BY referrer_user_id HAVING count(*) >= $1
+ORDER BY referrer_user_id)sql";
+
+// --- subscriptions ----------------------------------------------------------------------------
+constexpr char kSelectActiveSubscription[] = R"sql(
+SELECT id, user_id, tier, status, provider, provider_ref, created_at
+FROM subscriptions WHERE user_id = $1 AND status = 'active')sql";
+// The partial unique index (one active subscription per user) makes a second one a no-op.
+constexpr char kInsertSubscription[] = R"sql(
+INSERT INTO subscriptions (id, user_id, tier, status, provider, provider_ref, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT DO NOTHING)sql";
+
+// --- read models ------------------------------------------------------------------------------
+constexpr char kSelectReferrerStats[] = R"sql(
+SELECT
+  (SELECT count(*) FROM referrals WHERE referrer_user_id = $1),
+  (SELECT count(*) FROM referrals WHERE referrer_user_id = $1 AND status = 'converted'),
+  (SELECT count(*) FROM referrals WHERE referrer_user_id = $1 AND status = 'pending'),
+  (SELECT count(*) FROM user_rewards WHERE user_id = $1))sql";
+// $1 is the period's first instant, '-infinity' for all time.
+constexpr char kSelectLeaderboard[] = R"sql(
+SELECT r.referrer_user_id, u.email, count(*) AS total,
+       count(*) FILTER (WHERE r.status = 'converted') AS converted
+FROM referrals r LEFT JOIN users u ON u.id = r.referrer_user_id
+WHERE r.created_at >= $1
+GROUP BY r.referrer_user_id, u.email
+ORDER BY converted DESC, total DESC, r.referrer_user_id ASC
+LIMIT $2)sql";
+constexpr char kSelectAnalytics[] = R"sql(
+SELECT
+  (SELECT count(*) FROM referrals WHERE created_at >= $1),
+  (SELECT count(*) FROM referrals WHERE created_at >= $1 AND status = 'converted'),
+  (SELECT count(*) FROM user_rewards WHERE created_at >= $1),
+  (SELECT count(*) FROM referral_codes WHERE is_active AND expires_at > $2),
+  (SELECT count(*) FROM referral_codes))sql";
+constexpr char kSelectDailyCounts[] = R"sql(
+SELECT day, sum(signups), sum(conversions) FROM (
+  SELECT to_char(created_at, 'YYYY-MM-DD') AS day, 1 AS signups, 0 AS conversions
+  FROM referrals WHERE created_at >= $1 AND created_at < $2
+  UNION ALL
+  SELECT to_char(converted_at, 'YYYY-MM-DD'), 0, 1
+  FROM referrals WHERE converted_at >= $1 AND converted_at < $2
+) AS events
+GROUP BY day ORDER BY day)sql";
+
+// --- scheduled runs ---------------------------------------------------------------------------
+constexpr char kClaimJobRun[] = R"sql(
+INSERT INTO job_runs (job, slot, claimed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING)sql";
+
+// --- audit ------------------------------------------------------------------------------------
+constexpr char kInsertAudit[] = R"sql(
+INSERT INTO automation_logs (id, service, action, status, user_id, details, error_message,
+                             created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8))sql";
+constexpr char kSelectAudit[] = R"sql(
+SELECT id, service, action, status, user_id, details, error_message, created_at
+FROM automation_logs ORDER BY created_at DESC, id DESC LIMIT $1)sql";
+constexpr char kSelectAuditOfService[] = R"sql(
+SELECT id, service, action, status, user_id, details, error_message, created_at
+FROM automation_logs WHERE service = $1 ORDER BY created_at DESC, id DESC LIMIT $2)sql";
+
+// The period's first instant, or the beginning of time.
+std::string SinceParam(std::optional<TimePoint> since) {
+  return since ? FormatIso8601(*since) : std::string("-infinity");
+}
+
+// Rolls a failed transaction back, so the connection returns to the pool clean. A broken
+// connection is dropped by its lease instead.
+void RollbackQuietly(Connection& conn, Clock::time_point deadline) {
+  if (conn.broken()) return;
+  try {
+    conn.ExecScript(kRollback, deadline);
+  } catch (const StorageError&) {
+    // The lease closes a connection left inside a transaction.
+  }
+}
+
+}  // namespace
+
+// --- the steps of a write transaction, on one pooled connection ---------------------------------
+
+class PostgresStore::Tx final : public domain::WriteTx {
+ public:
+  Tx(Connection& conn, Clock::time_point deadline)
+      : conn_(conn), deadline_(deadline), guard_(kBackend) {}
+
+  [[nodiscard]] const StepGuard& guard() const { return guard_; }
+
+  Status UpsertUser(const domain::Actor& actor, TimePoint now) override {
+    return guard_("UpsertUser", [&]() -> Status {
+      conn_.Query(kUpsertUser, deadline_, actor.id, actor.email, now);
+      return {};
+    });
+  }
+
+  Result<std::optional<TimePoint>> LockPremiumUntil(const std::string& user_id) override {
+    return guard_("LockPremiumUntil", [&]() -> Result<std::optional<TimePoint>> {
+      const auto result = conn_.Query(kLockPremiumUntil, deadline_, user_id);
+      if (result.rows() == 0) return std::optional<TimePoint>();
+      return result.row(0).OptTime(0);
+    });
+  }
+
+  Status SetPremiumUntil(const std::string& user_id, TimePoint until) override {
+    return guard_("SetPremiumUntil", [&]() -> Status {
+      conn_.Query(kUpdatePremiumUntil, deadline_, user_id, until);
+      return {};
+    });
+  }
+
+  Status LockUserPair(const std::string& a, const std::string& b) override {
+    return guard_("LockUserPair", [&]() -> Status {
+      conn_.Query(kLockUserPair, deadline_, a, b);
+      return {};
+    });
+  }
+
+  Result<std::optional<domain::ReferralCode>> FindActiveCode(const std::string& user_id) override {
+    return guard_("FindActiveCode", [&]() -> Result<std::optional<domain::ReferralCode>> {
+      return First<domain::ReferralCode>(conn_.Query(kSelectActiveCodeOfUser, deadline_, user_id),
+                                         ReadCode);
+    });
+  }
+
+  Status DeactivateCode(const std::string& code_id) override {
+    return guard_("DeactivateCode", [&]() -> Status {
+      conn_.Query(kDeactivateCode, deadline_, code_id);
+      return {};
+    });
+  }
+
+  Result<domain::CodeInsert> InsertCode(const domain::ReferralCode& code) override {
+    return guard_("InsertCode", [&]() -> Result<domain::CodeInsert> {
+      const auto inserted = conn_.Query(kInsertCode, deadline_, code.id, code.user_id, code.code,
+                                        code.created_at, code.expires_at);
+      if (inserted.affected() == 1) return domain::CodeInsert::kInserted;
+      if (conn_.Query(kSelectCodeTaken, deadline_, code.code).rows() > 0) {
+        return domain::CodeInsert::kCodeTaken;
+      }
+      return domain::CodeInsert::kUserHasActiveCode;
+    });
+  }
+
+  Result<std::optional<domain::ReferralCode>> FindCodeByText(const std::string& code) override {
+    return guard_("FindCodeByText", [&]() -> Result<std::optional<domain::ReferralCode>> {
+      return First<domain::ReferralCode>(conn_.Query(kSelectCodeByText, deadline_, code), ReadCode);
+    });
+  }
+
+  Result<std::int64_t> ExpireCodes(TimePoint now) override {
+    return guard_("ExpireCodes", [&]() -> Result<std::int64_t> {
+      return conn_.Query(kExpireCodes, deadline_, now).affected();
+    });
+  }
+
+  Result<std::optional<domain::Referral>> FindReferralOf(const std::string& user_id) override {
+    return guard_("FindReferralOf", [&]() -> Result<std::optional<domain::Referral>> {
+      return First<domain::Referral>(conn_.Query(kSelectReferralOfReferred, deadline_, user_id),
+                                     ReadReferral);
+    });
+  }
+
+  Result<bool> InsertReferral(const domain::Referral& r) override {
+    return guard_("InsertReferral", [&]() -> Result<bool> {
+      return conn_
+                 .Query(kInsertReferral, deadline_, r.id, r.referrer_user_id, r.referred_user_id,
+                        r.referral_code_id, r.created_at)
+                 .affected() == 1;
+    });
+  }
+
+  Result<std::optional<domain::Referral>> ConvertPendingReferral(const std::string& user_id,
+                                                                 TimePoint now) override {
+    return guard_("ConvertPendingReferral", [&]() -> Result<std::optional<domain::Referral>> {
+      return First<domain::Referral>(conn_.Query(kConvertPendingReferral, deadline_, user_id, now),
+                                     ReadReferral);
+    });
+  }
+
+  Status InsertReward(const domain::Reward& reward) override {
+    return guard_("InsertReward", [&]() -> Status {
+      conn_.Query(kInsertReward, deadline_, reward.id, reward.user_id,
+                  std::string(domain::ToString(reward.type)),
+                  codec::EncodeRewardValue(reward.value), reward.is_claimed, reward.created_at,
+                  reward.claimed_at, reward.expires_at, reward.source_referral_id);
+      return {};
+    });
+  }
+
+  Result<std::optional<domain::Reward>> FindReward(const std::string& reward_id) override {
+    return guard_("FindReward", [&]() -> Result<std::optional<domain::Reward>> {
+      return First<domain::Reward>(conn_.Query(kSelectReward, deadline_, reward_id), ReadReward);
+    });
+  }
+
+  Result<bool> MarkRewardClaimed(const std::string& reward_id, const std::string& user_id,
+                                 TimePoint now) override {
+    return guard_("MarkRewardClaimed", [&]() -> Result<bool> {
+      return conn_.Query(kClaimReward, deadline_, reward_id, user_id, now).affected() == 1;
+    });
+  }
+
+  Result<bool> InsertBadge(const domain::Reward& badge, std::int64_t threshold) override {
+    return guard_("InsertBadge", [&]() -> Result<bool> {
+      return conn_
+                 .Query(kInsertBadge, deadline_, badge.id, badge.user_id,
+                        codec::EncodeRewardValue(badge.value), badge.created_at, threshold)
+                 .affected() == 1;
+    });
+  }
+
+  Result<bool> InsertSubscription(const domain::Subscription& s) override {
+    return guard_("InsertSubscription", [&]() -> Result<bool> {
+      return conn_
+                 .Query(kInsertSubscription, deadline_, s.id, s.user_id, s.tier, s.status,
+                        s.provider, s.provider_ref, s.created_at)
+                 .affected() == 1;
+    });
+  }
+
+  Result<bool> ClaimScheduledRun(const std::string& job, TimePoint slot, TimePoint now) override {
+    return guard_("ClaimScheduledRun", [&]() -> Result<bool> {
+      return conn_.Query(kClaimJobRun, deadline_, job, slot, now).affected() == 1;
+    });
+  }
+
+  Status AppendAudit(const domain::AuditEntry& e) override {
+    return guard_("AppendAudit", [&]() -> Status {
+      conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, e.status, e.user_id,
+                  codec::EncodeDetails(e.details), e.error_message, e.created_at);
+      return {};
+    });
+  }
+
+ private:
+  template <typename T, typename Reader>
+  static std::optional<T> First(const postgres::PgResult& result, Reader read) {
+    if (result.rows() == 0) return std::nullopt;
+    return read(result.row(0));
+  }
+
+  Connection& conn_;
+  Clock::time_point deadline_;
+  StepGuard guard_;
+};
+
+// --- the store ----------------------------------------------------------------------------------
+
+PostgresStore::PostgresStore(PostgresOptions options)
+    : options_(std::move(options)),
+      pool_(std::make_unique<postgres::Pool>(options_.url, options_.pool_size, options_.timeout)) {}
+
+PostgresStore::~PostgresStore() = default;
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions& options) {
+  std::unique_ptr<PostgresStore> store(new PostgresStore(options));
+  if (Status migrated = store->Migrate(); !migrated) return migrated.error();
+  return Result<std::unique_ptr<PostgresStore>>(std::move(store));
+}
+
+Clock::time_point PostgresStore::Deadline() const { return Clock::now() + options_.timeout; }
+
+Status PostgresStore::Migrate() {
+  return Guarded(kBackend, "Migrate", [&]() -> Status {
+    // A connection of its own, without statement or lock timeouts: waiting for another instance's
+    // migrations, or running a long one, is bounded by migration_timeout instead.
+    const auto deadline = Clock::now() + options_.migration_timeout;
+    auto conn = Connection::Open(options_.url, deadline, std::chrono::milliseconds(0));
+    conn->ExecScript(kLockMigrations, deadline);
+    conn->ExecScript(kCreateSchemaMigrations, deadline);
+    const auto all = PostgresMigrations();
+    std::vector<Migration> pending(all.begin(), all.end());
+    std::sort(pending.begin(), pending.end(),
+              [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    for (const Migration& migration : pending) {
+      if (migration.sql.empty()) continue;
+      if (conn->Query(kSelectMigrationApplied, deadline, migration.version).rows() > 0) continue;
+      conn->ExecScript(kBegin, deadline);
+      conn->ExecScript(migration.sql, deadline);
+      conn->Query(kInsertMigration, deadline, migration.version, std::string(migration.name));
+      conn->ExecScript(kCommit, deadline);
+      spdlog::info("postgres: applied migration {}", migration.name);
+    }
+    conn->ExecScript(kUnlockMigrations, deadline);
+    return {};
+  });
+}
+
+Status PostgresStore::Write(const std::function<Status(domain::WriteTx&)>& work) {
+  return Guarded(kBackend, "Write", [&]() -> Status {
+    const auto deadline = Deadline();
+    for (int attempt = 1;; ++attempt) {
+      Lease lease = pool_->Acquire(deadline);
+      lease->ExecScript(kBegin, deadline);
+      Tx steps(*lease, deadline);
+      Status done = work(steps);
+      if (!done) {
+        RollbackQuietly(*lease, deadline);
+        const bool retry = steps.guard().failure() == StorageError::Kind::kRetry;
+        if (retry && attempt < kMaxAttempts) continue;
+        return done;
+      }
+      try {
+        lease->ExecScript(kCommit, deadline);
+      } catch (const StorageError& e) {
+        if (e.kind() == StorageError::Kind::kRetry && attempt < kMaxAttempts) continue;
+        throw;
+      }
+      return {};
+    }
+  });
+}
+
+Status PostgresStore::Ping() {
+  Status status = Guarded(kBackend, "Ping", [&]() -> Status {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    lease->Query(kPing, deadline);
+    return {};
+  });
+  if (!status) return domain::errors::StorageUnavailable();
+  return status;
+}
+
+Result<std::optional<domain::User>> PostgresStore::FindUser(const std::string& user_id) {
+  return Guarded(kBackend, "FindUser", [&]() -> Result<std::optional<domain::User>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectUser, deadline, user_id);
+    if (result.rows() == 0) return std::optional<domain::User>();
+    return std::optional<domain::User>(ReadUser(result.row(0)));
+  });
+}
+
+Result<std::optional<domain::ReferralCode>> PostgresStore::FindNewestCode(
+    const std::string& user_id) {
+  return Guarded(kBackend, "FindNewestCode", [&]() -> Result<std::optional<domain::ReferralCode>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectNewestCode, deadline, user_id);
+    if (result.rows() == 0) return std::optional<domain::ReferralCode>();
+    return std::optional<domain::ReferralCode>(ReadCode(result.row(0)));
+  });
+}
+
+Result<std::optional<domain::Subscription>> PostgresStore::FindActiveSubscription(
+    const std::string& user_id) {
+  return Guarded(kBackend, "FindActiveSubscription",
+                 [&]() -> Result<std::optional<domain::Subscription>> {
+                   const auto deadline = Deadline();
+                   Lease lease = pool_->Acquire(deadline);
+                   const auto result = lease->Query(kSelectActiveSubscription, deadline, user_id);
+                   if (result.rows() == 0) return std::optional<domain::Subscription>();
+                   return std::optional<domain::Subscription>(ReadSubscription(result.row(0)));
+                 });
+}
+
+Result<std::vector<domain::Reward>> PostgresStore::ListRewards(const std::string& user_id) {
+  return Guarded(kBackend, "ListRewards", [&]() -> Result<std::vector<domain::Reward>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectRewardsOfUser, deadline, user_id);
+    std::vector<domain::Reward> rewards;
+    rewards.reserve(static_cast<std::size_t>(result.rows()));
+    for (int i = 0; i < result.rows(); ++i) rewards.push_back(ReadReward(result.row(i)));
+    return rewards;
+  });
+}
+
+Result<domain::ReferrerStats> PostgresStore::GetReferrerStats(const std::string& user_id) {
+  return Guarded(kBackend, "GetReferrerStats", [&]() -> Result<domain::ReferrerStats> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectReferrerStats, deadline, user_id);
+    domain::ReferrerStats stats;
+    if (result.rows() > 0) {
+      const auto row = result.row(0);
+      stats.total_referrals = row.Int(0);
+      stats.converted_referrals = row.Int(1);
+      stats.pending_referrals = row.Int(2);
+      stats.total_rewards_earned = row.Int(3);
+    }
+    return stats;
+  });
+}
+
+Result<std::vector<domain::LeaderboardEntry>> PostgresStore::Leaderboard(
+    std::optional<TimePoint> since, int limit) {
+  return Guarded(kBackend, "Leaderboard", [&]() -> Result<std::vector<domain::LeaderboardEntry>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result =
+        lease->Query(kSelectLeaderboard, deadline, SinceParam(since), std::max(limit, 0));
+    std::vector<domain::LeaderboardEntry> rows;
+    for (int i = 0; i < result.rows(); ++i) rows.push_back(ReadLeaderboardEntry(result.row(i)));
+    return rows;
+  });
+}
+
+Result<domain::AnalyticsCounts> PostgresStore::Analytics(std::optional<TimePoint> since,
+                                                         TimePoint now) {
+  return Guarded(kBackend, "Analytics", [&]() -> Result<domain::AnalyticsCounts> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectAnalytics, deadline, SinceParam(since), now);
+    domain::AnalyticsCounts counts;
+    if (result.rows() > 0) {
+      const auto row = result.row(0);
+      counts.total_referrals = row.Int(0);
+      counts.converted_referrals = row.Int(1);
+      counts.total_rewards_awarded = row.Int(2);
+      counts.active_codes = row.Int(3);
+      counts.expired_codes = row.Int(4) - counts.active_codes;
+    }
+    return counts;
+  });
+}
+
+Result<std::vector<domain::DailyCount>> PostgresStore::DailyCounts(TimePoint from, TimePoint now) {
+  return Guarded(kBackend, "DailyCounts", [&]() -> Result<std::vector<domain::DailyCount>> {
+    // Everything up to the end of now's UTC day.
+    const TimePoint until = AddDays(StartOfUtcDay(now), 1);
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectDailyCounts, deadline, from, until);
+    std::vector<domain::DailyCount> out;
+    for (int i = 0; i < result.rows(); ++i) {
+      const auto row = result.row(i);
+      out.push_back(domain::DailyCount{row.Text(0), row.Int(1), row.Int(2)});
+    }
+    return out;
+  });
+}
+
+Result<std::vector<std::string>> PostgresStore::BadgeCandidates(std::int64_t threshold) {
+  return Guarded(kBackend, "BadgeCandidates", [&]() -> Result<std::vector<std::string>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectBadgeCandidates, deadline, threshold);
+    std::vector<std::string> users;
+    for (int i = 0; i < result.rows(); ++i) users.push_back(result.row(i).Text(0));
+    return users;
+  });
+}
+
+Result<std::vector<domain::AuditEntry>> PostgresStore::ListAudit(
+    const std::optional<std::string>& service, int limit) {
+  return Guarded(kBackend, "ListAudit", [&]() -> Result<std::vector<domain::AuditEntry>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result =
+        service ? lease->Query(kSelectAuditOfService, deadline, *service, std::max(limit, 0))
+                : lease->Query(kSelectAudit, deadline, std::max(limit, 0));
+    std::vector<domain::AuditEntry> entries;
+    for (int i = 0; i < result.rows(); ++i) entries.push_back(ReadAudit(result.row(i)));
+    return entries;
+  });
+}
+
+}  // namespace referrald::storage

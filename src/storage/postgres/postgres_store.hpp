@@ -1,0 +1,73 @@
+#pragma once
+// domain::Store on PostgreSQL over libpq: a pool of DB_POOL_SIZE connections, prepared
+// statements, READ COMMITTED transactions in which every exactly-once rule is a constraint or a
+// single conditional statement (so any number of processes may share the database), and a
+// deadline of DATABASE_TIMEOUT_MS on everything a request waits for (a pooled connection, a lock,
+// a statement): past it the request answers DATABASE_UNAVAILABLE. A connection is lent to one
+// transaction or one read at a time and returned at once; broken connections are replaced, so
+// the store recovers by itself when the server comes back.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/store.hpp"
+#include "util/result.hpp"
+
+namespace referrald::storage::postgres {
+class Pool;
+}  // namespace referrald::storage::postgres
+
+namespace referrald::storage {
+
+struct PostgresOptions {
+  std::string url;  // postgres://… or postgresql://… (libpq URI); may hold a password
+  int pool_size = 8;
+  std::chrono::milliseconds timeout{5000};
+  // Longest wait for another instance's migrations (and for running them).
+  std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
+};
+
+class PostgresStore final : public domain::Store {
+ public:
+  // Connects, applies pending migrations (under an advisory lock, so instances starting together
+  // migrate once) and returns the store. Errors: StorageUnavailable() when the server cannot be
+  // reached, StorageFailure() otherwise (a malformed URL, a failed migration).
+  static Result<std::unique_ptr<PostgresStore>> Open(const PostgresOptions& options);
+
+  ~PostgresStore() override;
+  PostgresStore(const PostgresStore&) = delete;
+  PostgresStore& operator=(const PostgresStore&) = delete;
+
+  // Applies the migrations not yet recorded in schema_migrations, each in its own transaction.
+  Status Migrate();
+
+  Status Write(const std::function<Status(domain::WriteTx&)>& work) override;
+  Status Ping() override;
+  Result<std::optional<domain::User>> FindUser(const std::string& user_id) override;
+  Result<std::optional<domain::ReferralCode>> FindNewestCode(const std::string& user_id) override;
+  Result<std::optional<domain::Subscription>> FindActiveSubscription(
+      const std::string& user_id) override;
+  Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
+  Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
+  Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
+                                                            int limit) override;
+  Result<domain::AnalyticsCounts> Analytics(std::optional<TimePoint> since, TimePoint now) override;
+  Result<std::vector<domain::DailyCount>> DailyCounts(TimePoint from, TimePoint now) override;
+  Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
+  Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
+                                                    int limit) override;
+
+ private:
+  class Tx;
+
+  explicit PostgresStore(PostgresOptions options);
+  [[nodiscard]] std::chrono::steady_clock::time_point Deadline() const;
+
+  const PostgresOptions options_;
+  std::unique_ptr<postgres::Pool> pool_;
+};
+
+}  // namespace referrald::storage

@@ -1,0 +1,79 @@
+#pragma once
+// domain::Store on SQLite 3 (WAL): one writer connection used by one transaction at a time, every
+// write transaction opened with BEGIN IMMEDIATE, and a small pool of reader connections for the
+// read methods. The exactly-once rules are constraints in migrations/sqlite/, so several processes
+// may share one database file.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/store.hpp"
+#include "util/result.hpp"
+
+namespace referrald::storage::sqlite {
+class Connection;
+class ReaderPool;
+}  // namespace referrald::storage::sqlite
+
+namespace referrald::storage {
+
+struct SqliteOptions {
+  // Longest wait for the write lock (this process's writer, or another process's).
+  std::chrono::milliseconds timeout{5000};
+  std::size_t max_readers = 8;
+};
+
+class SqliteStore final : public domain::Store {
+ public:
+  // Opens (creating the file and its parent directory if missing) the database at `path`, or a
+  // private in-memory database for ":memory:", and applies pending migrations.
+  // Errors: StorageUnavailable() when the file cannot be opened, StorageFailure() otherwise.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                   SqliteOptions options = {});
+
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Applies the migrations not yet recorded in schema_migrations, each in its own transaction.
+  // Idempotent and safe against another process migrating at the same time. Open calls it.
+  Status Migrate();
+
+  Status Write(const std::function<Status(domain::WriteTx&)>& work) override;
+  Status Ping() override;
+  Result<std::optional<domain::User>> FindUser(const std::string& user_id) override;
+  Result<std::optional<domain::ReferralCode>> FindNewestCode(const std::string& user_id) override;
+  Result<std::optional<domain::Subscription>> FindActiveSubscription(
+      const std::string& user_id) override;
+  Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
+  Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
+  Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
+                                                            int limit) override;
+  Result<domain::AnalyticsCounts> Analytics(std::optional<TimePoint> since, TimePoint now) override;
+  Result<std::vector<domain::DailyCount>> DailyCounts(TimePoint from, TimePoint now) override;
+  Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
+  Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
+                                                    int limit) override;
+
+ private:
+  class ReadLease;
+  class Tx;
+
+  SqliteStore(std::string path, bool in_memory, SqliteOptions options);
+  ReadLease AcquireReader();
+  std::unique_lock<std::timed_mutex> LockWriter();
+
+  const std::string path_;
+  // ":memory:" databases are private to one connection: then the writer also serves reads.
+  const bool in_memory_;
+  const SqliteOptions options_;
+  std::timed_mutex writer_mutex_;
+  std::unique_ptr<sqlite::Connection> writer_;  // guarded by writer_mutex_
+  std::unique_ptr<sqlite::ReaderPool> readers_;
+};
+
+}  // namespace referrald::storage
