@@ -36,6 +36,9 @@ Argv EnvList(const ProcessEnv& env) {
   dup2(err_fd, STDERR_FILENO);
   const int devnull = open("/dev/null", O_RDONLY);
   if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+  // Nothing else of the test process reaches the child: a pipe end it kept open would keep the
+  // parent waiting for an end of file (a server the child starts lives on with it).
+  close_range(3, ~0U, 0);
   Argv argv(args);
   Argv envp = EnvList(env);
   execve(argv.pointers[0], argv.pointers.data(), envp.pointers.data());
@@ -151,6 +154,15 @@ std::optional<std::string> ChildProcess::WaitForLine(const std::string& needle,
 }
 
 void ChildProcess::Signal(int signal) const { kill(pid_, signal); }
+
+bool ChildProcess::Alive() {
+  if (exited_) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+  exited_ = true;
+  exit_code_ = DecodeStatus(status);
+  return false;
+}
 
 int ChildProcess::Wait() {
   if (exited_) return exit_code_;

@@ -37,6 +37,8 @@ class ChildProcess {
   std::optional<std::string> WaitForLine(const std::string& needle,
                                          std::chrono::milliseconds timeout);
   void Signal(int signal) const;
+  // True while the process has not exited (checked without waiting).
+  bool Alive();
   // Waits for exit; returns the exit code, -1 when killed by a signal. Drains the output.
   int Wait();
   [[nodiscard]] const std::string& output() const { return output_; }
