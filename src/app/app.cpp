@@ -28,13 +28,17 @@ constexpr ScheduledJob kScheduledJobs[] = {
 
 }  // namespace
 
-Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config) {
+Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config,
+                                                 std::shared_ptr<const Clock> clock) {
   constexpr std::string_view kSqlite = "sqlite:";
   const std::string& database_url = config.database_url;
   const std::chrono::milliseconds timeout(config.database_timeout_ms);
+  if (!clock) clock = std::make_shared<SystemClock>();
+  auto now = [clock] { return clock->Now(); };
   if (database_url.rfind(kSqlite, 0) == 0) {
     storage::SqliteOptions options;
     options.timeout = timeout;
+    options.now = now;
     auto store = storage::SqliteStore::Open(database_url.substr(kSqlite.size()), options);
     if (!store) return store.error();
     return std::unique_ptr<domain::Store>(std::move(*store));
@@ -44,6 +48,7 @@ Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config) {
     options.url = database_url;
     options.pool_size = config.db_pool_size;
     options.timeout = timeout;
+    options.now = now;
     auto store = storage::PostgresStore::Open(options);
     if (!store) return store.error();
     return std::unique_ptr<domain::Store>(std::move(*store));
@@ -117,7 +122,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
                   [impl, name](TimePoint slot) { (void)impl->jobs->RunScheduled(name, slot); });
   }
 
-  auto store = OpenStore(s.config);
+  auto store = OpenStore(s.config, s.clock);
   if (!store) return store.error();
   s.store = std::move(*store);
   s.referrals = std::make_unique<domain::ReferralService>(*s.store, *s.clock, *s.random, *s.ids,

@@ -22,7 +22,9 @@ namespace referrald::app {
 
 // Opens the store DATABASE_URL names (with DB_POOL_SIZE and DATABASE_TIMEOUT_MS) and applies
 // pending migrations. Errors: kInvalidArgument (bad URL), kUnavailable (cannot open).
-Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config);
+// `clock` dates a rebuild of the aggregates that a migration asks for (system clock when null).
+Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config,
+                                                 std::shared_ptr<const Clock> clock = nullptr);
 
 // One line per scheduled job: its description, cron expression and next run (UTC).
 std::vector<std::string> DescribeSchedule(const Config& config, TimePoint now);

@@ -2,6 +2,7 @@
 // The referral program's entities and read models. Plain data: no SQL, no HTTP, no JSON.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -100,6 +101,7 @@ struct ReferrerStats {
   std::int64_t converted_referrals = 0;
   std::int64_t pending_referrals = 0;
   std::int64_t total_rewards_earned = 0;
+  bool operator==(const ReferrerStats&) const = default;
 };
 
 struct LeaderboardEntry {
@@ -108,6 +110,7 @@ struct LeaderboardEntry {
   std::int64_t total_referrals = 0;
   std::int64_t converted_referrals = 0;
   std::int64_t rank = 0;  // competition rank, set by the domain
+  bool operator==(const LeaderboardEntry&) const = default;
 };
 
 // Raw counts the store returns for GET /analytics; the domain derives the rate.
@@ -117,6 +120,7 @@ struct AnalyticsCounts {
   std::int64_t total_rewards_awarded = 0;
   std::int64_t active_codes = 0;
   std::int64_t expired_codes = 0;
+  bool operator==(const AnalyticsCounts&) const = default;
 };
 
 struct AnalyticsSummary {
@@ -128,6 +132,21 @@ struct DailyCount {
   std::string date;  // YYYY-MM-DD, UTC
   std::int64_t signups = 0;
   std::int64_t conversions = 0;
+  bool operator==(const DailyCount&) const = default;
+};
+
+// Everything the read routes show at one instant, keyed the way the store reads it: used to
+// compare the maintained aggregates with a recount over the base tables.
+struct ReadModels {
+  // Every user with a referral or a reward.
+  std::map<std::string, ReferrerStats> stats;
+  // By window length in days (0: all time): every referrer of the period, in leaderboard order.
+  std::map<int, std::vector<LeaderboardEntry>> leaderboards;
+  // By window length in days (0: all time).
+  std::map<int, AnalyticsCounts> analytics;
+  // Every day with a signup or a conversion, ascending.
+  std::vector<DailyCount> days;
+  bool operator==(const ReadModels&) const = default;
 };
 
 // One automation_logs row. Details become a JSON object in storage (codec/json_codec.hpp).

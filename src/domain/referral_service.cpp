@@ -200,7 +200,7 @@ Result<std::vector<LeaderboardEntry>> ReferralService::Leaderboard(Period period
   if (limit < 1 || limit > kMaxLeaderboardLimit) {
     return errors::Invalid("limit must be an integer between 1 and 100");
   }
-  auto rows = store_.Leaderboard(PeriodStart(period, clock_.Now()), limit);
+  auto rows = store_.Leaderboard(PeriodDays(period), clock_.Now(), limit);
   if (!rows) return rows;
   AssignCompetitionRanks(*rows);
   if (!reveal_emails) {
@@ -213,7 +213,7 @@ Result<std::vector<LeaderboardEntry>> ReferralService::Leaderboard(Period period
 
 Result<AnalyticsSummary> ReferralService::Analytics(Period period) {
   const TimePoint now = clock_.Now();
-  auto counts = store_.Analytics(PeriodStart(period, now), now);
+  auto counts = store_.Analytics(PeriodDays(period), now);
   if (!counts) return counts.error();
   return AnalyticsSummary{*counts,
                           ConversionRate(counts->converted_referrals, counts->total_referrals)};
@@ -224,7 +224,8 @@ Result<std::vector<DailyCount>> ReferralService::Trends(int days) {
     return errors::Invalid("days must be an integer between 1 and 365");
   }
   const TimePoint now = clock_.Now();
-  auto sparse = store_.DailyCounts(AddDays(StartOfUtcDay(now), -(days - 1)), now);
+  const std::int64_t today = UtcDayNumber(now);
+  auto sparse = store_.DailyCounts(today - (days - 1), today);
   if (!sparse) return sparse;
   return FillTrend(*sparse, days, now);
 }

@@ -36,16 +36,22 @@ std::optional<Period> ParsePeriod(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<TimePoint> PeriodStart(Period period, TimePoint now) {
+std::optional<int> PeriodDays(Period period) {
   switch (period) {
     case Period::kAll:
       return std::nullopt;
     case Period::kMonth:
-      return AddDays(StartOfUtcDay(now), -29);
+      return kMonthDays;
     case Period::kWeek:
-      return AddDays(StartOfUtcDay(now), -6);
+      return kWeekDays;
   }
   return std::nullopt;
+}
+
+std::optional<TimePoint> PeriodStart(Period period, TimePoint now) {
+  const auto days = PeriodDays(period);
+  if (!days) return std::nullopt;
+  return AddDays(StartOfUtcDay(now), -(*days - 1));
 }
 
 void AssignCompetitionRanks(std::vector<LeaderboardEntry>& rows) {

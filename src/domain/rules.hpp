@@ -1,6 +1,7 @@
 #pragma once
 // Pure rules of the program: codes, periods, ranking, masking, rates. Unit-tested directly.
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,8 +25,16 @@ std::string NormalizeCode(std::string_view input);
 enum class Period { kAll, kMonth, kWeek };
 std::optional<Period> ParsePeriod(std::string_view s);
 
-// Start of the period's first UTC day: week = today and the 6 days before, month = today and
-// the 29 before; nullopt for all.
+// A period is "today and the days before it": week = 7 UTC days, month = 30.
+inline constexpr int kWeekDays = 7;
+inline constexpr int kMonthDays = 30;
+// The windowed periods' lengths: the store keeps per-referrer totals for each, so that their
+// leaderboards are right at every instant without scanning referrals.
+inline constexpr std::array<int, 2> kWindowLengths{kWeekDays, kMonthDays};
+
+// The number of UTC days the period covers, ending today; nullopt for all.
+std::optional<int> PeriodDays(Period period);
+// Start of the period's first UTC day; nullopt for all.
 std::optional<TimePoint> PeriodStart(Period period, TimePoint now);
 
 // Sets competition ranks ("1224") on rows already ordered: equal (converted, total) share a rank.

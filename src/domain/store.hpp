@@ -92,6 +92,11 @@ class WriteTx {
   // instance sharing the database.
   virtual Result<bool> ClaimScheduledRun(const std::string& job, TimePoint slot, TimePoint now) = 0;
 
+  // --- aggregates ---
+  // Drops what no read can need any more: window totals of days before `before_day` (a UTC day
+  // number). Returns how many rows went.
+  virtual Result<std::int64_t> PruneAggregates(std::int64_t before_day) = 0;
+
   // --- records ---
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
 };
@@ -116,23 +121,37 @@ class Store {
       const std::string& user_id) = 0;
   // The user's rewards, newest first.
   virtual Result<std::vector<Reward>> ListRewards(const std::string& user_id) = 0;
+  // Read models, served from aggregates the write steps maintain in their own transactions:
+  // each answers in a time that does not grow with the number of referrals (or of days).
+  //
   // The user's counts as a referrer; rewards counts all of the user's rewards.
   virtual Result<ReferrerStats> GetReferrerStats(const std::string& user_id) = 0;
-  // Referrers with at least one referral created at or after `since` (all when nullopt),
-  // ordered by converted desc, total desc, user_id asc; at most `limit` rows; rank left 0.
-  virtual Result<std::vector<LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
-                                                            int limit) = 0;
-  // Referrals created since `since` (a cohort: converted counts those of them that converted),
-  // rewards of every type created since `since`; code counts as of `now` whatever the period.
-  virtual Result<AnalyticsCounts> Analytics(std::optional<TimePoint> since, TimePoint now) = 0;
-  // Signups by created_at day and conversions by converted_at day, for days in [from, now];
-  // only days that have any; ascending.
-  virtual Result<std::vector<DailyCount>> DailyCounts(TimePoint from, TimePoint now) = 0;
+  // Referrers with at least one referral in the period — all time when `window_days` is nullopt,
+  // else the `window_days` UTC days ending on now's — ordered by converted desc, total desc,
+  // user_id asc; at most `limit` rows; rank left 0. `window_days` must be one of
+  // kWindowLengths (domain/rules.hpp).
+  virtual Result<std::vector<LeaderboardEntry>> Leaderboard(std::optional<int> window_days,
+                                                            TimePoint now, int limit) = 0;
+  // Referrals created in the period (a cohort: converted counts those of them that converted),
+  // rewards of every type created in it; code counts as of `now` whatever the period.
+  virtual Result<AnalyticsCounts> Analytics(std::optional<int> window_days, TimePoint now) = 0;
+  // Signups by created_at day and conversions by converted_at day, for UTC day numbers in
+  // [first_day, last_day]; only days that have any; ascending.
+  virtual Result<std::vector<DailyCount>> DailyCounts(std::int64_t first_day,
+                                                      std::int64_t last_day) = 0;
   // Users with at least `threshold` converted referrals and no badge, ascending.
   virtual Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) = 0;
   // automation_logs, newest first; `service` filters when set.
   virtual Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) = 0;
+
+  // The read models recounted from scratch with GROUP BY over the base tables, at `now` (slow:
+  // for checking the aggregates, never for a route). Leaderboards and analytics for all time and
+  // each of kWindowLengths.
+  virtual Result<ReadModels> RecountReadModels(TimePoint now) = 0;
+  // Rebuilds every aggregate from the base tables as of `now`, in one transaction (for data
+  // loaded behind the service's back).
+  virtual Status RebuildAggregates(TimePoint now) = 0;
 };
 
 // Runs `work` (WriteTx& → Result<T>) in one write transaction and returns its result: the value

@@ -60,4 +60,8 @@ TimePoint StartOfUtcDay(TimePoint t) { return TimePoint{floor<days>(t)}; }
 
 TimePoint AddDays(TimePoint t, long long n) { return t + days{n}; }
 
+std::int64_t UtcDayNumber(TimePoint t) { return floor<days>(t).time_since_epoch().count(); }
+
+TimePoint StartOfDayNumber(std::int64_t day) { return TimePoint{days{day}}; }
+
 }  // namespace referrald

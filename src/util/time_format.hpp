@@ -1,6 +1,7 @@
 #pragma once
 // ISO 8601 UTC formatting and parsing, and UTC day arithmetic.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,5 +24,10 @@ TimePoint StartOfUtcDay(TimePoint t);
 
 // `t` plus a whole number of days (may be negative).
 TimePoint AddDays(TimePoint t, long long days);
+
+// The UTC day of `t` as a number of days since 1970-01-01 (the key of the daily aggregates).
+std::int64_t UtcDayNumber(TimePoint t);
+// 00:00:00.000 UTC of day number `day`.
+TimePoint StartOfDayNumber(std::int64_t day);
 
 }  // namespace referrald

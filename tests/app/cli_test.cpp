@@ -243,6 +243,53 @@ TEST_F(CliTest, JobRunUnknownNameFails) {
   EXPECT_NE(r.err.find("unknown job"), std::string::npos) << r.err;
 }
 
+TEST_F(CliTest, VerifyAggregatesFindsAndRepairsDifferences) {
+  const TimePoint now = clock_.Now();
+  std::string loner;
+  std::string other;
+  std::string loner_code_id;
+  {
+    auto store = OpenStore();
+    Seeder seed(*store);
+    const auto owner = seed.NewUser();
+    const auto referred = seed.NewUser();
+    const auto code = seed.Code(owner, now - days{3});
+    seed.Track(referred, code.code, now - days{2});
+    seed.Convert(referred.id, now - days{1});
+    const auto a = seed.NewUser();
+    const auto b = seed.NewUser();
+    loner = a.id;
+    other = b.id;
+    loner_code_id = seed.Code(a, now).id;
+    seed.Code(b, now);
+  }
+  auto r = Run({"verify-aggregates"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("aggregates match the base tables"), std::string::npos) << r.out;
+
+  // A referral loaded behind the service's back: the aggregates never saw it.
+  ASSERT_TRUE(db_->TryExec(
+      "INSERT INTO referrals (id, referrer_user_id, referred_user_id, referral_code_id, status, "
+      "created_at) VALUES ('" +
+      NewUuidV7(now, random_) + "', '" + loner + "', '" + other + "', '" + loner_code_id +
+      "', 'pending', '" + FormatIso8601(now) + "')"));
+  r = Run({"verify-aggregates"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("difference: stats of " + loner), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("difference: leaderboard (all)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--repair"), std::string::npos) << r.out;
+
+  r = Run({"verify-aggregates", "--repair"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("aggregates rebuilt from the base tables; they match now"),
+            std::string::npos)
+      << r.out;
+  r = Run({"verify-aggregates"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto store = OpenStore();
+  EXPECT_EQ(store->GetReferrerStats(loner)->total_referrals, 1);
+}
+
 // --- serve ------------------------------------------------------------------------------------
 
 class ServeTest : public CliTest {

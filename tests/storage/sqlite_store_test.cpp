@@ -143,7 +143,7 @@ TEST(SqliteStoreTest, InMemoryDatabaseWorks) {
       if (!Upsert(store, id, "t" + std::to_string(i) + "@example.com")) ++failures;
       auto found = store.FindUser(id);
       if (!found || !found->has_value()) ++failures;
-      if (!store.Leaderboard(std::nullopt, 10)) ++failures;
+      if (!store.Leaderboard(std::nullopt, kNow, 10)) ++failures;
     }
   });
   EXPECT_EQ(failures.load(), 0);

@@ -549,7 +549,7 @@ TEST_F(StoreTest, LeaderboardOrdersFiltersAndLimits) {
       }
     }
   }
-  const auto all = Must(store_->Leaderboard(std::nullopt, 10));
+  const auto all = Must(store_->Leaderboard(std::nullopt, kNow, 10));
   ASSERT_EQ(all.size(), 4U);
   EXPECT_EQ(all[0].user_id, ids[1]);
   EXPECT_EQ(all[0].email, "b@example.com");
@@ -561,15 +561,58 @@ TEST_F(StoreTest, LeaderboardOrdersFiltersAndLimits) {
   EXPECT_EQ(all[2].user_id, ids[2]);
   EXPECT_EQ(all[3].user_id, ids[3]);
 
-  const auto top2 = Must(store_->Leaderboard(std::nullopt, 2));
+  const auto top2 = Must(store_->Leaderboard(std::nullopt, kNow, 2));
   ASSERT_EQ(top2.size(), 2U);
   EXPECT_EQ(top2[1].user_id, ids[0]);
 
-  const auto recent = Must(store_->Leaderboard(AddDays(kNow, -7), 10));
+  const auto recent = Must(store_->Leaderboard(7, kNow, 10));
   ASSERT_EQ(recent.size(), 3U);  // d has nothing recent
   EXPECT_EQ(recent[2].user_id, ids[2]);
   EXPECT_EQ(recent[2].total_referrals, 1);
   EXPECT_EQ(recent[2].converted_referrals, 1);
+}
+
+// The week leaderboard is right at every instant, across UTC midnight, without any job: a referral
+// made on the last millisecond of a day counts for exactly seven UTC days.
+TEST_F(StoreTest, WindowLeaderboardsAreRightAcrossMidnightWithoutAJob) {
+  const TimePoint made = At("2025-06-10T23:59:59.999Z");
+  const std::string referrer = NewUser();
+  const auto code = NewCode(referrer, AddDays(made, -1));
+  const std::string referred = NewUser();
+  EXPECT_TRUE(Track(code, referred, made));
+  const TimePoint converted = At("2025-06-12T00:00:00.000Z");
+  EXPECT_TRUE(Convert(referred, converted).has_value());
+
+  auto week_at = [&](TimePoint t) { return Must(store_->Leaderboard(7, t, 10)); };
+  EXPECT_EQ(week_at(made).size(), 1U);
+  const auto last_day = week_at(At("2025-06-16T23:59:59.999Z"));
+  ASSERT_EQ(last_day.size(), 1U);
+  EXPECT_EQ(last_day[0].total_referrals, 1);
+  EXPECT_EQ(last_day[0].converted_referrals, 1);
+  EXPECT_TRUE(week_at(At("2025-06-17T00:00:00.000Z")).empty());
+  // The month is 30 days: 2025-07-09 is its last.
+  EXPECT_EQ(Must(store_->Leaderboard(30, At("2025-07-09T12:00:00.000Z"), 10)).size(), 1U);
+  EXPECT_TRUE(Must(store_->Leaderboard(30, At("2025-07-10T00:00:00.000Z"), 10)).empty());
+  // Analytics of the period follow the same days.
+  EXPECT_EQ(Must(store_->Analytics(7, At("2025-06-16T23:00:00.000Z"))).total_referrals, 1);
+  EXPECT_EQ(Must(store_->Analytics(7, At("2025-06-17T00:00:00.000Z"))).total_referrals, 0);
+}
+
+// Pruning drops only window totals no read can ask for again.
+TEST_F(StoreTest, PruningKeepsEveryReadableWindow) {
+  const std::string referrer = NewUser();
+  const auto code = NewCode(referrer, AddDays(kNow, -40));
+  for (int days_ago : {35, 20, 3, 0}) EXPECT_TRUE(Track(code, NewUser(), AddDays(kNow, -days_ago)));
+  const auto before = Must(store_->Leaderboard(30, kNow, 10));
+  const auto week_before = Must(store_->Leaderboard(7, kNow, 10));
+  const auto pruned =
+      Must(Step([&](WriteTx& tx) { return tx.PruneAggregates(UtcDayNumber(kNow)); }));
+  EXPECT_GT(pruned, 0);
+  EXPECT_EQ(Must(Step([&](WriteTx& tx) { return tx.PruneAggregates(UtcDayNumber(kNow)); })), 0);
+  EXPECT_EQ(Must(store_->Leaderboard(30, kNow, 10)), before);
+  EXPECT_EQ(Must(store_->Leaderboard(7, kNow, 10)), week_before);
+  EXPECT_EQ(before.at(0).total_referrals, 3);  // 20, 3 and 0 days ago
+  EXPECT_EQ(week_before.at(0).total_referrals, 2);
 }
 
 TEST_F(StoreTest, LeaderboardTiesByUserId) {
@@ -580,7 +623,7 @@ TEST_F(StoreTest, LeaderboardTiesByUserId) {
     EXPECT_TRUE(Track(NewCode(referrer), NewUser()));
   }
   std::sort(ids.begin(), ids.end());
-  const auto rows = Must(store_->Leaderboard(std::nullopt, 10));
+  const auto rows = Must(store_->Leaderboard(std::nullopt, kNow, 10));
   ASSERT_EQ(rows.size(), 3U);
   for (std::size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(rows[i].user_id, ids[i]);
@@ -611,14 +654,14 @@ TEST_F(StoreTest, AnalyticsCountsCohortAndCodes) {
   EXPECT_EQ(all.active_codes, 2);
   EXPECT_EQ(all.expired_codes, 1);
 
-  const auto month = Must(store_->Analytics(AddDays(kNow, -29), Hours(kNow, 2)));
+  const auto month = Must(store_->Analytics(30, Hours(kNow, 2)));
   EXPECT_EQ(month.total_referrals, 3);
   EXPECT_EQ(month.converted_referrals, 1);
   EXPECT_EQ(month.total_rewards_awarded, 1);
   EXPECT_EQ(month.active_codes, 1);
   EXPECT_EQ(month.expired_codes, 2);
 
-  const auto empty = Must(store_->Analytics(AddDays(kNow, 1), kNow));
+  const auto empty = Must(store_->Analytics(7, AddDays(kNow, 100)));
   EXPECT_EQ(empty.total_referrals, 0);
   EXPECT_EQ(empty.total_rewards_awarded, 0);
 }
@@ -638,7 +681,8 @@ TEST_F(StoreTest, DailyCountsGroupsByUtcDay) {
   EXPECT_TRUE(Convert(r1, day3).has_value());
   EXPECT_TRUE(Convert(r3, kNow).has_value());
 
-  const auto counts = Must(store_->DailyCounts(At("2025-06-09T00:00:00.000Z"), kNow));
+  const auto counts =
+      Must(store_->DailyCounts(UtcDayNumber(At("2025-06-09T00:00:00.000Z")), UtcDayNumber(kNow)));
   ASSERT_EQ(counts.size(), 3U);
   EXPECT_EQ(counts[0].date, "2025-06-10");
   EXPECT_EQ(counts[0].signups, 2);
@@ -650,13 +694,14 @@ TEST_F(StoreTest, DailyCountsGroupsByUtcDay) {
   EXPECT_EQ(counts[2].signups, 0);
   EXPECT_EQ(counts[2].conversions, 1);
 
-  const auto from_day2 = Must(store_->DailyCounts(At("2025-06-11T00:00:00.000Z"), kNow));
+  const auto from_day2 =
+      Must(store_->DailyCounts(UtcDayNumber(At("2025-06-11T00:00:00.000Z")), UtcDayNumber(kNow)));
   ASSERT_EQ(from_day2.size(), 2U);
   EXPECT_EQ(from_day2[0].date, "2025-06-12");
 
   // Nothing after now's day.
-  const auto until_day1 =
-      Must(store_->DailyCounts(At("2025-06-01T00:00:00.000Z"), At("2025-06-10T01:00:00.000Z")));
+  const auto until_day1 = Must(store_->DailyCounts(UtcDayNumber(At("2025-06-01T00:00:00.000Z")),
+                                                   UtcDayNumber(At("2025-06-10T01:00:00.000Z"))));
   ASSERT_EQ(until_day1.size(), 1U);
   EXPECT_EQ(until_day1[0].signups, 2);
 }

@@ -7,6 +7,8 @@
 
 #include "codec/json_codec.hpp"
 #include "domain/errors.hpp"
+#include "domain/rules.hpp"
+#include "storage/common/aggregates.hpp"
 #include "storage/common/guard.hpp"
 #include "storage/common/readers.hpp"
 #include "storage/common/storage_error.hpp"
@@ -69,7 +71,8 @@ SELECT pg_advisory_xact_lock(1919247461,
 constexpr char kSelectActiveCodeOfUser[] = R"sql(
 SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
 WHERE user_id = $1 AND is_active)sql";
-constexpr char kDeactivateCode[] = "UPDATE referral_codes SET is_active = FALSE WHERE id = $1";
+constexpr char kDeactivateCode[] =
+    "UPDATE referral_codes SET is_active = FALSE WHERE id = $1 AND is_active";
 // DO NOTHING on either unique index (the code's text, the user's one active code): the caller
 // tells which from what is stored, without aborting the transaction.
 constexpr char kInsertCode[] = R"sql(
@@ -115,8 +118,7 @@ constexpr char kInsertBadge[] = R"sql(
 INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
                           claimed_at, expires_at, source_referral_id)
 SELECT $1::uuid, $2::uuid, 'badge', $3::jsonb, TRUE, $4::timestamp, $4::timestamp, NULL, NULL
-WHERE (SELECT count(*) FROM referrals
-       WHERE referrer_user_id = $2::uuid AND status = 'converted') >= $5::bigint
+WHERE (SELECT converted_referrals FROM referrer_totals WHERE user_id = $2::uuid) >= $5::bigint
 ON CONFLICT DO NOTHING)sql";
 constexpr char kSelectReward[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
@@ -131,11 +133,11 @@ constexpr char kClaimReward[] = R"sql(
 UPDATE user_rewards SET is_claimed = TRUE, claimed_at = $3
 WHERE id = $1 AND user_id = $2 AND NOT is_claimed AND (expires_at IS NULL OR expires_at > $3))sql";
 constexpr char kSelectBadgeCandidates[] = R"sql(
-SELECT referrer_user_id FROM referrals
-WHERE status = 'converted'
-  AND referrer_user_id NOT IN (SELECT user_id FROM user_rewards WHERE reward_type = 'badge')
-GROUP BY referrer_user_id HAVING count(*) >= $1
-ORDER BY referrer_user_id)sql";
+SELECT t.user_id FROM referrer_totals t
+WHERE t.total_referrals > 0 AND t.converted_referrals >= $1
+  AND NOT EXISTS (SELECT 1 FROM user_rewards r WHERE r.user_id = t.user_id
+                                                 AND r.reward_type = 'badge')
+ORDER BY t.user_id)sql";
 
 // --- subscriptions ----------------------------------------------------------------------------
 constexpr char kSelectActiveSubscription[] = R"sql(
@@ -147,38 +149,183 @@ INSERT INTO subscriptions (id, user_id, tier, status, provider, provider_ref, cr
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT DO NOTHING)sql";
 
-// --- read models ------------------------------------------------------------------------------
+// --- aggregates: maintained by the write steps ------------------------------------------------
+// The UTC day number of a stored timestamp (a `timestamp` holding UTC).
+#define REFERRALD_DAY(column) "(" column "::date - DATE '1970-01-01')"
+
+constexpr char kReferrerTracked[] = R"sql(
+INSERT INTO referrer_totals (user_id, total_referrals, pending_referrals) VALUES ($1, 1, 1)
+ON CONFLICT (user_id) DO UPDATE
+SET total_referrals = referrer_totals.total_referrals + 1,
+    pending_referrals = referrer_totals.pending_referrals + 1)sql";
+constexpr char kReferrerDayTracked[] = R"sql(
+INSERT INTO referrer_daily (user_id, day, referrals) VALUES ($1, $2, 1)
+ON CONFLICT (user_id, day) DO UPDATE SET referrals = referrer_daily.referrals + 1)sql";
+// $1 user, $2 the referral's day, $3 the window's length: one row per window end day counting it.
+constexpr char kReferrerWindowsTracked[] = R"sql(
+INSERT INTO referrer_windows (window_days, end_day, user_id, total)
+SELECT $3::integer, $2::integer + n, $1::uuid, 1 FROM generate_series(0, $3::integer - 1) AS n
+ON CONFLICT (window_days, end_day, user_id) DO UPDATE SET total = referrer_windows.total + 1)sql";
+constexpr char kProgramDaySignup[] = R"sql(
+INSERT INTO program_daily (day, shard, signups) VALUES ($1, $2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET signups = program_daily.signups + 1)sql";
+constexpr char kProgramReferral[] = R"sql(
+INSERT INTO program_totals (shard, referrals) VALUES ($1, 1)
+ON CONFLICT (shard) DO UPDATE SET referrals = program_totals.referrals + 1)sql";
+
+constexpr char kReferrerConverted[] = R"sql(
+UPDATE referrer_totals SET converted_referrals = converted_referrals + 1,
+                           pending_referrals = pending_referrals - 1
+WHERE user_id = $1)sql";
+constexpr char kReferrerDayConverted[] =
+    "UPDATE referrer_daily SET conversions = conversions + 1 WHERE user_id = $1 AND day = $2";
+constexpr char kReferrerWindowsConverted[] = R"sql(
+UPDATE referrer_windows SET converted = converted + 1
+WHERE window_days = $1 AND user_id = $2 AND end_day BETWEEN $3 AND $4)sql";
+constexpr char kProgramDayCohortConversion[] = R"sql(
+INSERT INTO program_daily (day, shard, cohort_conversions) VALUES ($1, $2, 1)
+ON CONFLICT (day, shard) DO UPDATE
+SET cohort_conversions = program_daily.cohort_conversions + 1)sql";
+constexpr char kProgramDayConversion[] = R"sql(
+INSERT INTO program_daily (day, shard, conversions) VALUES ($1, $2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET conversions = program_daily.conversions + 1)sql";
+constexpr char kProgramConverted[] = R"sql(
+INSERT INTO program_totals (shard, converted) VALUES ($1, 1)
+ON CONFLICT (shard) DO UPDATE SET converted = program_totals.converted + 1)sql";
+
+constexpr char kReferrerReward[] = R"sql(
+INSERT INTO referrer_totals (user_id, rewards_earned) VALUES ($1, 1)
+ON CONFLICT (user_id) DO UPDATE SET rewards_earned = referrer_totals.rewards_earned + 1)sql";
+constexpr char kProgramDayReward[] = R"sql(
+INSERT INTO program_daily (day, shard, rewards) VALUES ($1, $2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET rewards = program_daily.rewards + 1)sql";
+constexpr char kProgramReward[] = R"sql(
+INSERT INTO program_totals (shard, rewards) VALUES ($1, 1)
+ON CONFLICT (shard) DO UPDATE SET rewards = program_totals.rewards + 1)sql";
+
+constexpr char kProgramCode[] = R"sql(
+INSERT INTO program_totals (shard, codes, active_codes) VALUES ($1, 1, 1)
+ON CONFLICT (shard) DO UPDATE
+SET codes = program_totals.codes + 1, active_codes = program_totals.active_codes + 1)sql";
+constexpr char kProgramCodesDeactivated[] = R"sql(
+INSERT INTO program_totals (shard, active_codes) VALUES ($1, -$2::bigint)
+ON CONFLICT (shard) DO UPDATE SET active_codes = program_totals.active_codes - $2::bigint)sql";
+
+constexpr char kPruneWindows[] = "DELETE FROM referrer_windows WHERE end_day < $1";
+
+// --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
-SELECT
-  (SELECT count(*) FROM referrals WHERE referrer_user_id = $1),
-  (SELECT count(*) FROM referrals WHERE referrer_user_id = $1 AND status = 'converted'),
-  (SELECT count(*) FROM referrals WHERE referrer_user_id = $1 AND status = 'pending'),
-  (SELECT count(*) FROM user_rewards WHERE user_id = $1))sql";
+SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned
+FROM referrer_totals WHERE user_id = $1)sql";
+// Both leaderboards are a range scan of their rank index, stopped at the limit.
+constexpr char kSelectLeaderboardAll[] = R"sql(
+SELECT t.user_id, u.email, t.total_referrals, t.converted_referrals
+FROM referrer_totals t LEFT JOIN users u ON u.id = t.user_id
+WHERE t.total_referrals > 0
+ORDER BY t.converted_referrals DESC, t.total_referrals DESC, t.user_id ASC
+LIMIT $1)sql";
+constexpr char kSelectLeaderboardWindow[] = R"sql(
+SELECT w.user_id, u.email, w.total, w.converted
+FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
+WHERE w.window_days = $1 AND w.end_day = $2
+ORDER BY w.converted DESC, w.total DESC, w.user_id ASC
+LIMIT $3)sql";
+// One round trip: the all-time totals, the window's sums ($1..$2, empty for all time) and the
+// codes flagged active but past their expiry (those expire-codes has not swept yet: a range of
+// the partial index on expires_at).
+constexpr char kSelectAnalytics[] = R"sql(
+SELECT t.referrals, t.converted, t.rewards, t.codes, t.active_codes,
+       d.signups, d.cohort_conversions, d.rewards,
+       (SELECT count(*) FROM referral_codes WHERE is_active AND expires_at <= $3)
+FROM (SELECT coalesce(sum(referrals), 0) AS referrals, coalesce(sum(converted), 0) AS converted,
+             coalesce(sum(rewards), 0) AS rewards, coalesce(sum(codes), 0) AS codes,
+             coalesce(sum(active_codes), 0) AS active_codes
+      FROM program_totals) AS t,
+     (SELECT coalesce(sum(signups), 0) AS signups,
+             coalesce(sum(cohort_conversions), 0) AS cohort_conversions,
+             coalesce(sum(rewards), 0) AS rewards
+      FROM program_daily WHERE day BETWEEN $1 AND $2) AS d)sql";
+constexpr char kSelectDailyCounts[] = R"sql(
+SELECT day, sum(signups), sum(conversions) FROM program_daily
+WHERE day BETWEEN $1 AND $2
+GROUP BY day HAVING sum(signups) > 0 OR sum(conversions) > 0
+ORDER BY day)sql";
+
+// --- recounts over the base tables (verification only) ------------------------------------------
+constexpr char kRecountStats[] = R"sql(
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+  SELECT referrer_user_id AS user_id, 1 AS total, (status = 'converted')::int AS converted,
+         (status = 'pending')::int AS pending, 0 AS rewards FROM referrals
+  UNION ALL
+  SELECT user_id, 0, 0, 0, 1 FROM user_rewards) AS rows
+GROUP BY user_id)sql";
 // $1 is the period's first instant, '-infinity' for all time.
-constexpr char kSelectLeaderboard[] = R"sql(
+constexpr char kRecountLeaderboard[] = R"sql(
 SELECT r.referrer_user_id, u.email, count(*) AS total,
        count(*) FILTER (WHERE r.status = 'converted') AS converted
 FROM referrals r LEFT JOIN users u ON u.id = r.referrer_user_id
 WHERE r.created_at >= $1
 GROUP BY r.referrer_user_id, u.email
-ORDER BY converted DESC, total DESC, r.referrer_user_id ASC
-LIMIT $2)sql";
-constexpr char kSelectAnalytics[] = R"sql(
+ORDER BY converted DESC, total DESC, r.referrer_user_id ASC)sql";
+constexpr char kRecountAnalytics[] = R"sql(
 SELECT
   (SELECT count(*) FROM referrals WHERE created_at >= $1),
   (SELECT count(*) FROM referrals WHERE created_at >= $1 AND status = 'converted'),
   (SELECT count(*) FROM user_rewards WHERE created_at >= $1),
   (SELECT count(*) FROM referral_codes WHERE is_active AND expires_at > $2),
   (SELECT count(*) FROM referral_codes))sql";
-constexpr char kSelectDailyCounts[] = R"sql(
+constexpr char kRecountDays[] = R"sql(
 SELECT day, sum(signups), sum(conversions) FROM (
   SELECT to_char(created_at, 'YYYY-MM-DD') AS day, 1 AS signups, 0 AS conversions
-  FROM referrals WHERE created_at >= $1 AND created_at < $2
+  FROM referrals WHERE created_at < $1
   UNION ALL
-  SELECT to_char(converted_at, 'YYYY-MM-DD'), 0, 1
-  FROM referrals WHERE converted_at >= $1 AND converted_at < $2
+  SELECT to_char(converted_at, 'YYYY-MM-DD'), 0, 1 FROM referrals WHERE converted_at < $1
 ) AS events
 GROUP BY day ORDER BY day)sql";
+
+// --- rebuilding the aggregates from the base tables ---------------------------------------------
+constexpr char kDeleteAggregates[] =
+    "TRUNCATE referrer_totals, referrer_daily, referrer_windows, program_daily, program_totals";
+constexpr char kRebuildReferrerTotals[] = R"sql(
+INSERT INTO referrer_totals (user_id, total_referrals, converted_referrals, pending_referrals,
+                             rewards_earned)
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+  SELECT referrer_user_id AS user_id, 1 AS total, (status = 'converted')::int AS converted,
+         (status = 'pending')::int AS pending, 0 AS rewards FROM referrals
+  UNION ALL
+  SELECT user_id, 0, 0, 0, 1 FROM user_rewards) AS rows
+GROUP BY user_id)sql";
+constexpr char kRebuildReferrerDaily[] = R"sql(
+INSERT INTO referrer_daily (user_id, day, referrals, conversions)
+SELECT referrer_user_id, )sql" REFERRALD_DAY("created_at") R"sql(, count(*),
+       count(*) FILTER (WHERE status = 'converted')
+FROM referrals GROUP BY 1, 2)sql";
+// $1 the window's length, $2 the first end day still readable (today).
+constexpr char kRebuildReferrerWindows[] = R"sql(
+INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted)
+SELECT $1::integer, d.day + o.n, d.user_id, sum(d.referrals), sum(d.conversions)
+FROM referrer_daily d, generate_series(0, $1::integer - 1) AS o(n)
+WHERE d.day + o.n >= $2::integer
+GROUP BY d.day + o.n, d.user_id)sql";
+constexpr char kRebuildProgramDaily[] = R"sql(
+INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
+SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
+  SELECT )sql" REFERRALD_DAY("created_at") R"sql( AS day, 1 AS signups,
+         (status = 'converted')::int AS cohort, 0 AS conversions, 0 AS rewards FROM referrals
+  UNION ALL
+  SELECT )sql" REFERRALD_DAY("converted_at") R"sql(, 0, 0, 1, 0 FROM referrals
+  WHERE converted_at IS NOT NULL
+  UNION ALL
+  SELECT )sql" REFERRALD_DAY("created_at") R"sql(, 0, 0, 0, 1 FROM user_rewards) AS events
+GROUP BY day)sql";
+constexpr char kRebuildProgramTotals[] = R"sql(
+INSERT INTO program_totals (shard, referrals, converted, rewards, codes, active_codes)
+SELECT 0, (SELECT count(*) FROM referrals),
+       (SELECT count(*) FROM referrals WHERE status = 'converted'),
+       (SELECT count(*) FROM user_rewards), (SELECT count(*) FROM referral_codes),
+       (SELECT count(*) FROM referral_codes WHERE is_active))sql";
+
+#undef REFERRALD_DAY
 
 // --- scheduled runs ---------------------------------------------------------------------------
 constexpr char kClaimJobRun[] = R"sql(
@@ -196,9 +343,13 @@ constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
 FROM automation_logs WHERE service = $1 ORDER BY created_at DESC, id DESC LIMIT $2)sql";
 
+// Concurrent writers of different referrers update different program-wide rows.
+constexpr int kShards = 16;
+
 // The period's first instant, or the beginning of time.
-std::string SinceParam(std::optional<TimePoint> since) {
-  return since ? FormatIso8601(*since) : std::string("-infinity");
+std::string SinceParam(std::optional<int> window_days, TimePoint now) {
+  if (!window_days) return "-infinity";
+  return FormatIso8601(StartOfDayNumber(UtcDayNumber(now) - (*window_days - 1)));
 }
 
 // Rolls a failed transaction back, so the connection returns to the pool clean. A broken
@@ -261,7 +412,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Status DeactivateCode(const std::string& code_id) override {
     return guard_("DeactivateCode", [&]() -> Status {
-      conn_.Query(kDeactivateCode, deadline_, code_id);
+      CodesDeactivated(conn_.Query(kDeactivateCode, deadline_, code_id).affected());
       return {};
     });
   }
@@ -270,7 +421,10 @@ class PostgresStore::Tx final : public domain::WriteTx {
     return guard_("InsertCode", [&]() -> Result<domain::CodeInsert> {
       const auto inserted = conn_.Query(kInsertCode, deadline_, code.id, code.user_id, code.code,
                                         code.created_at, code.expires_at);
-      if (inserted.affected() == 1) return domain::CodeInsert::kInserted;
+      if (inserted.affected() == 1) {
+        conn_.Query(kProgramCode, deadline_, ShardOf(code.user_id, kShards));
+        return domain::CodeInsert::kInserted;
+      }
       if (conn_.Query(kSelectCodeTaken, deadline_, code.code).rows() > 0) {
         return domain::CodeInsert::kCodeTaken;
       }
@@ -286,7 +440,9 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Result<std::int64_t> ExpireCodes(TimePoint now) override {
     return guard_("ExpireCodes", [&]() -> Result<std::int64_t> {
-      return conn_.Query(kExpireCodes, deadline_, now).affected();
+      const std::int64_t expired = conn_.Query(kExpireCodes, deadline_, now).affected();
+      CodesDeactivated(expired);
+      return expired;
     });
   }
 
@@ -299,18 +455,24 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Result<bool> InsertReferral(const domain::Referral& r) override {
     return guard_("InsertReferral", [&]() -> Result<bool> {
-      return conn_
-                 .Query(kInsertReferral, deadline_, r.id, r.referrer_user_id, r.referred_user_id,
-                        r.referral_code_id, r.created_at)
-                 .affected() == 1;
+      if (conn_
+              .Query(kInsertReferral, deadline_, r.id, r.referrer_user_id, r.referred_user_id,
+                     r.referral_code_id, r.created_at)
+              .affected() != 1) {
+        return false;
+      }
+      Tracked(r);
+      return true;
     });
   }
 
   Result<std::optional<domain::Referral>> ConvertPendingReferral(const std::string& user_id,
                                                                  TimePoint now) override {
     return guard_("ConvertPendingReferral", [&]() -> Result<std::optional<domain::Referral>> {
-      return First<domain::Referral>(conn_.Query(kConvertPendingReferral, deadline_, user_id, now),
-                                     ReadReferral);
+      auto referral = First<domain::Referral>(
+          conn_.Query(kConvertPendingReferral, deadline_, user_id, now), ReadReferral);
+      if (referral) Converted(*referral);
+      return referral;
     });
   }
 
@@ -320,6 +482,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
                   std::string(domain::ToString(reward.type)),
                   codec::EncodeRewardValue(reward.value), reward.is_claimed, reward.created_at,
                   reward.claimed_at, reward.expires_at, reward.source_referral_id);
+      Rewarded(reward);
       return {};
     });
   }
@@ -339,10 +502,14 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Result<bool> InsertBadge(const domain::Reward& badge, std::int64_t threshold) override {
     return guard_("InsertBadge", [&]() -> Result<bool> {
-      return conn_
-                 .Query(kInsertBadge, deadline_, badge.id, badge.user_id,
-                        codec::EncodeRewardValue(badge.value), badge.created_at, threshold)
-                 .affected() == 1;
+      if (conn_
+              .Query(kInsertBadge, deadline_, badge.id, badge.user_id,
+                     codec::EncodeRewardValue(badge.value), badge.created_at, threshold)
+              .affected() != 1) {
+        return false;
+      }
+      Rewarded(badge);
+      return true;
     });
   }
 
@@ -361,6 +528,12 @@ class PostgresStore::Tx final : public domain::WriteTx {
     });
   }
 
+  Result<std::int64_t> PruneAggregates(std::int64_t before_day) override {
+    return guard_("PruneAggregates", [&]() -> Result<std::int64_t> {
+      return conn_.Query(kPruneWindows, deadline_, before_day).affected();
+    });
+  }
+
   Status AppendAudit(const domain::AuditEntry& e) override {
     return guard_("AppendAudit", [&]() -> Status {
       conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, e.status, e.user_id,
@@ -370,6 +543,48 @@ class PostgresStore::Tx final : public domain::WriteTx {
   }
 
  private:
+  // --- the aggregates each step keeps, in its transaction ---
+
+  void CodesDeactivated(std::int64_t count) {
+    if (count > 0) conn_.Query(kProgramCodesDeactivated, deadline_, 0, count);
+  }
+
+  void Tracked(const domain::Referral& r) {
+    const std::int64_t day = UtcDayNumber(r.created_at);
+    const int shard = ShardOf(r.referrer_user_id, kShards);
+    conn_.Query(kReferrerTracked, deadline_, r.referrer_user_id);
+    conn_.Query(kReferrerDayTracked, deadline_, r.referrer_user_id, day);
+    for (const int window : domain::kWindowLengths) {
+      conn_.Query(kReferrerWindowsTracked, deadline_, r.referrer_user_id, day, window);
+    }
+    conn_.Query(kProgramDaySignup, deadline_, day, shard);
+    conn_.Query(kProgramReferral, deadline_, shard);
+  }
+
+  void Converted(const domain::Referral& r) {
+    const std::int64_t created = UtcDayNumber(r.created_at);
+    const std::int64_t converted = UtcDayNumber(r.converted_at.value_or(r.created_at));
+    const int shard = ShardOf(r.referrer_user_id, kShards);
+    conn_.Query(kReferrerConverted, deadline_, r.referrer_user_id);
+    conn_.Query(kReferrerDayConverted, deadline_, r.referrer_user_id, created);
+    for (const int window : domain::kWindowLengths) {
+      if (auto ends = LiveWindowEnds(window, created, converted)) {
+        conn_.Query(kReferrerWindowsConverted, deadline_, window, r.referrer_user_id, ends->first,
+                    ends->second);
+      }
+    }
+    conn_.Query(kProgramDayCohortConversion, deadline_, created, shard);
+    conn_.Query(kProgramDayConversion, deadline_, converted, shard);
+    conn_.Query(kProgramConverted, deadline_, shard);
+  }
+
+  void Rewarded(const domain::Reward& reward) {
+    const int shard = ShardOf(reward.user_id, kShards);
+    conn_.Query(kReferrerReward, deadline_, reward.user_id);
+    conn_.Query(kProgramDayReward, deadline_, UtcDayNumber(reward.created_at), shard);
+    conn_.Query(kProgramReward, deadline_, shard);
+  }
+
   template <typename T, typename Reader>
   static std::optional<T> First(const postgres::PgResult& result, Reader read) {
     if (result.rows() == 0) return std::nullopt;
@@ -414,6 +629,9 @@ Status PostgresStore::Migrate() {
       if (conn->Query(kSelectMigrationApplied, deadline, migration.version).rows() > 0) continue;
       conn->ExecScript(kBegin, deadline);
       conn->ExecScript(migration.sql, deadline);
+      if (migration.sql.find(kRebuildAggregatesMarker) != std::string_view::npos) {
+        RebuildAggregatesIn(*conn, options_.now(), deadline);
+      }
       conn->Query(kInsertMigration, deadline, migration.version, std::string(migration.name));
       conn->ExecScript(kCommit, deadline);
       spdlog::info("postgres: applied migration {}", migration.name);
@@ -522,48 +740,52 @@ Result<domain::ReferrerStats> PostgresStore::GetReferrerStats(const std::string&
 }
 
 Result<std::vector<domain::LeaderboardEntry>> PostgresStore::Leaderboard(
-    std::optional<TimePoint> since, int limit) {
+    std::optional<int> window_days, TimePoint now, int limit) {
   return Guarded(kBackend, "Leaderboard", [&]() -> Result<std::vector<domain::LeaderboardEntry>> {
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);
-    const auto result =
-        lease->Query(kSelectLeaderboard, deadline, SinceParam(since), std::max(limit, 0));
+    const auto result = window_days
+                            ? lease->Query(kSelectLeaderboardWindow, deadline, *window_days,
+                                           UtcDayNumber(now), std::max(limit, 0))
+                            : lease->Query(kSelectLeaderboardAll, deadline, std::max(limit, 0));
     std::vector<domain::LeaderboardEntry> rows;
+    rows.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) rows.push_back(ReadLeaderboardEntry(result.row(i)));
     return rows;
   });
 }
 
-Result<domain::AnalyticsCounts> PostgresStore::Analytics(std::optional<TimePoint> since,
+Result<domain::AnalyticsCounts> PostgresStore::Analytics(std::optional<int> window_days,
                                                          TimePoint now) {
   return Guarded(kBackend, "Analytics", [&]() -> Result<domain::AnalyticsCounts> {
     const auto deadline = Deadline();
+    const std::int64_t today = UtcDayNumber(now);
+    // All time reads the totals; an empty day range leaves the window's sums unused.
+    const std::int64_t first = window_days ? today - (*window_days - 1) : today + 1;
     Lease lease = pool_->Acquire(deadline);
-    const auto result = lease->Query(kSelectAnalytics, deadline, SinceParam(since), now);
+    const auto result = lease->Query(kSelectAnalytics, deadline, first, today, now);
+    const auto row = result.row(0);
     domain::AnalyticsCounts counts;
-    if (result.rows() > 0) {
-      const auto row = result.row(0);
-      counts.total_referrals = row.Int(0);
-      counts.converted_referrals = row.Int(1);
-      counts.total_rewards_awarded = row.Int(2);
-      counts.active_codes = row.Int(3);
-      counts.expired_codes = row.Int(4) - counts.active_codes;
-    }
+    counts.total_referrals = window_days ? row.Int(5) : row.Int(0);
+    counts.converted_referrals = window_days ? row.Int(6) : row.Int(1);
+    counts.total_rewards_awarded = window_days ? row.Int(7) : row.Int(2);
+    counts.active_codes = row.Int(4) - row.Int(8);
+    counts.expired_codes = row.Int(3) - counts.active_codes;
     return counts;
   });
 }
 
-Result<std::vector<domain::DailyCount>> PostgresStore::DailyCounts(TimePoint from, TimePoint now) {
+Result<std::vector<domain::DailyCount>> PostgresStore::DailyCounts(std::int64_t first_day,
+                                                                   std::int64_t last_day) {
   return Guarded(kBackend, "DailyCounts", [&]() -> Result<std::vector<domain::DailyCount>> {
-    // Everything up to the end of now's UTC day.
-    const TimePoint until = AddDays(StartOfUtcDay(now), 1);
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);
-    const auto result = lease->Query(kSelectDailyCounts, deadline, from, until);
+    const auto result = lease->Query(kSelectDailyCounts, deadline, first_day, last_day);
     std::vector<domain::DailyCount> out;
     for (int i = 0; i < result.rows(); ++i) {
       const auto row = result.row(i);
-      out.push_back(domain::DailyCount{row.Text(0), row.Int(1), row.Int(2)});
+      out.push_back(
+          domain::DailyCount{FormatDate(StartOfDayNumber(row.Int(0))), row.Int(1), row.Int(2)});
     }
     return out;
   });
@@ -591,6 +813,76 @@ Result<std::vector<domain::AuditEntry>> PostgresStore::ListAudit(
     std::vector<domain::AuditEntry> entries;
     for (int i = 0; i < result.rows(); ++i) entries.push_back(ReadAudit(result.row(i)));
     return entries;
+  });
+}
+
+Result<domain::ReadModels> PostgresStore::RecountReadModels(TimePoint now) {
+  return Guarded(kBackend, "RecountReadModels", [&]() -> Result<domain::ReadModels> {
+    const auto deadline = Clock::now() + options_.migration_timeout;
+    Lease lease = pool_->Acquire(Deadline());
+    // One snapshot for every query, with no statement timeout: a recount reads every row.
+    lease->ExecScript(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = 0",
+        deadline);
+    domain::ReadModels models;
+    {
+      const auto stats = lease->Query(kRecountStats, deadline);
+      for (int i = 0; i < stats.rows(); ++i) {
+        const auto row = stats.row(i);
+        models.stats[row.Text(0)] =
+            domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3), row.Int(4)};
+      }
+    }
+    std::vector<std::optional<int>> periods{std::nullopt};
+    for (const int window : domain::kWindowLengths) periods.emplace_back(window);
+    for (const auto& window : periods) {
+      auto& rows = models.leaderboards[window.value_or(0)];
+      const auto leaderboard = lease->Query(kRecountLeaderboard, deadline, SinceParam(window, now));
+      for (int i = 0; i < leaderboard.rows(); ++i) {
+        rows.push_back(ReadLeaderboardEntry(leaderboard.row(i)));
+      }
+      const auto analytics =
+          lease->Query(kRecountAnalytics, deadline, SinceParam(window, now), now);
+      const auto row = analytics.row(0);
+      auto& counts = models.analytics[window.value_or(0)];
+      counts.total_referrals = row.Int(0);
+      counts.converted_referrals = row.Int(1);
+      counts.total_rewards_awarded = row.Int(2);
+      counts.active_codes = row.Int(3);
+      counts.expired_codes = row.Int(4) - counts.active_codes;
+    }
+    const auto days = lease->Query(kRecountDays, deadline, AddDays(StartOfUtcDay(now), 1));
+    for (int i = 0; i < days.rows(); ++i) {
+      const auto row = days.row(i);
+      models.days.push_back(domain::DailyCount{row.Text(0), row.Int(1), row.Int(2)});
+    }
+    lease->ExecScript(kCommit, deadline);
+    return models;
+  });
+}
+
+void PostgresStore::RebuildAggregatesIn(Connection& conn, TimePoint now,
+                                        Clock::time_point deadline) {
+  conn.ExecScript(kDeleteAggregates, deadline);
+  conn.Query(kRebuildReferrerTotals, deadline);
+  conn.Query(kRebuildReferrerDaily, deadline);
+  for (const int window : domain::kWindowLengths) {
+    conn.Query(kRebuildReferrerWindows, deadline, window, UtcDayNumber(now));
+  }
+  conn.Query(kRebuildProgramDaily, deadline);
+  conn.Query(kRebuildProgramTotals, deadline);
+}
+
+Status PostgresStore::RebuildAggregates(TimePoint now) {
+  return Guarded(kBackend, "RebuildAggregates", [&]() -> Status {
+    const auto deadline = Clock::now() + options_.migration_timeout;
+    // A connection of its own, without timeouts: a rebuild reads every row. TRUNCATE takes the
+    // aggregate tables' exclusive lock, so writes wait for the rebuild and see its result.
+    auto conn = Connection::Open(options_.url, deadline, std::chrono::milliseconds(0));
+    conn->ExecScript(kBegin, deadline);
+    RebuildAggregatesIn(*conn, now, deadline);
+    conn->ExecScript(kCommit, deadline);
+    return {};
   });
 }
 

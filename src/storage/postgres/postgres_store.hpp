@@ -8,15 +8,18 @@
 // the store recovers by itself when the server comes back.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "domain/store.hpp"
+#include "util/clock.hpp"
 #include "util/result.hpp"
 
 namespace referrald::storage::postgres {
+class Connection;
 class Pool;
 }  // namespace referrald::storage::postgres
 
@@ -26,8 +29,10 @@ struct PostgresOptions {
   std::string url;  // postgres://… or postgresql://… (libpq URI); may hold a password
   int pool_size = 8;
   std::chrono::milliseconds timeout{5000};
-  // Longest wait for another instance's migrations (and for running them).
+  // Longest wait for another instance's migrations (and for running them, or a recount).
   std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
+  // The time a migration that rebuilds the aggregates rebuilds them as of.
+  std::function<TimePoint()> now = [] { return SystemClock().Now(); };
 };
 
 class PostgresStore final : public domain::Store {
@@ -52,19 +57,25 @@ class PostgresStore final : public domain::Store {
       const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
   Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
-  Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
-                                                            int limit) override;
-  Result<domain::AnalyticsCounts> Analytics(std::optional<TimePoint> since, TimePoint now) override;
-  Result<std::vector<domain::DailyCount>> DailyCounts(TimePoint from, TimePoint now) override;
+  Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<int> window_days,
+                                                            TimePoint now, int limit) override;
+  Result<domain::AnalyticsCounts> Analytics(std::optional<int> window_days, TimePoint now) override;
+  Result<std::vector<domain::DailyCount>> DailyCounts(std::int64_t first_day,
+                                                      std::int64_t last_day) override;
   Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
   Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) override;
+  Result<domain::ReadModels> RecountReadModels(TimePoint now) override;
+  Status RebuildAggregates(TimePoint now) override;
 
  private:
   class Tx;
 
   explicit PostgresStore(PostgresOptions options);
   [[nodiscard]] std::chrono::steady_clock::time_point Deadline() const;
+  // Inside the caller's transaction on `conn`.
+  static void RebuildAggregatesIn(postgres::Connection& conn, TimePoint now,
+                                  std::chrono::steady_clock::time_point deadline);
 
   const PostgresOptions options_;
   std::unique_ptr<postgres::Pool> pool_;

@@ -9,6 +9,8 @@
 
 #include "codec/json_codec.hpp"
 #include "domain/errors.hpp"
+#include "domain/rules.hpp"
+#include "storage/common/aggregates.hpp"
 #include "storage/common/guard.hpp"
 #include "storage/common/readers.hpp"
 #include "storage/common/storage_error.hpp"
@@ -57,7 +59,8 @@ constexpr char kUpdatePremiumUntil[] = "UPDATE users SET premium_until = ?2 WHER
 constexpr char kSelectActiveCodeOfUser[] = R"sql(
 SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
 WHERE user_id = ?1 AND is_active = 1)sql";
-constexpr char kDeactivateCode[] = "UPDATE referral_codes SET is_active = 0 WHERE id = ?1";
+constexpr char kDeactivateCode[] =
+    "UPDATE referral_codes SET is_active = 0 WHERE id = ?1 AND is_active = 1";
 // DO NOTHING on either unique index (the code's text, the user's one active code): the caller
 // tells which from what is stored, without aborting the transaction.
 constexpr char kInsertCode[] = R"sql(
@@ -102,7 +105,7 @@ constexpr char kInsertBadge[] = R"sql(
 INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
                           claimed_at, expires_at, source_referral_id)
 SELECT ?1, ?2, 'badge', ?3, 1, ?4, ?4, NULL, NULL
-WHERE (SELECT count(*) FROM referrals WHERE referrer_user_id = ?2 AND status = 'converted') >= ?5
+WHERE (SELECT converted_referrals FROM referrer_totals WHERE user_id = ?2) >= ?5
 ON CONFLICT DO NOTHING)sql";
 constexpr char kSelectReward[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
@@ -117,11 +120,11 @@ constexpr char kClaimReward[] = R"sql(
 UPDATE user_rewards SET is_claimed = 1, claimed_at = ?3
 WHERE id = ?1 AND user_id = ?2 AND is_claimed = 0 AND (expires_at IS NULL OR expires_at > ?3))sql";
 constexpr char kSelectBadgeCandidates[] = R"sql(
-SELECT referrer_user_id FROM referrals
-WHERE status = 'converted'
-  AND referrer_user_id NOT IN (SELECT user_id FROM user_rewards WHERE reward_type = 'badge')
-GROUP BY referrer_user_id HAVING count(*) >= ?1
-ORDER BY referrer_user_id)sql";
+SELECT t.user_id FROM referrer_totals t
+WHERE t.total_referrals > 0 AND t.converted_referrals >= ?1
+  AND NOT EXISTS (SELECT 1 FROM user_rewards r WHERE r.user_id = t.user_id
+                                                 AND r.reward_type = 'badge')
+ORDER BY t.user_id)sql";
 
 // --- subscriptions ----------------------------------------------------------------------------
 constexpr char kSelectActiveSubscription[] = R"sql(
@@ -133,37 +136,178 @@ INSERT INTO subscriptions (id, user_id, tier, status, provider, provider_ref, cr
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT DO NOTHING)sql";
 
-// --- read models ------------------------------------------------------------------------------
+// --- aggregates: maintained by the write steps ------------------------------------------------
+// The UTC day number of a stored timestamp (TEXT in the FormatIso8601 form).
+#define REFERRALD_DAY(column) "CAST(julianday(substr(" column ", 1, 10)) - 2440587.5 AS INTEGER)"
+
+constexpr char kReferrerTracked[] = R"sql(
+INSERT INTO referrer_totals (user_id, total_referrals, pending_referrals) VALUES (?1, 1, 1)
+ON CONFLICT (user_id) DO UPDATE SET total_referrals = total_referrals + 1,
+                                    pending_referrals = pending_referrals + 1)sql";
+constexpr char kReferrerDayTracked[] = R"sql(
+INSERT INTO referrer_daily (user_id, day, referrals) VALUES (?1, ?2, 1)
+ON CONFLICT (user_id, day) DO UPDATE SET referrals = referrals + 1)sql";
+// ?1 user, ?2 the referral's day, ?3 the window's length: one row per window end day counting it.
+constexpr char kReferrerWindowsTracked[] = R"sql(
+WITH RECURSIVE offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n + 1 < ?3)
+INSERT INTO referrer_windows (window_days, end_day, user_id, total)
+SELECT ?3, ?2 + n, ?1, 1 FROM offsets WHERE true
+ON CONFLICT (window_days, end_day, user_id) DO UPDATE SET total = total + 1)sql";
+constexpr char kProgramDaySignup[] = R"sql(
+INSERT INTO program_daily (day, shard, signups) VALUES (?1, ?2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET signups = signups + 1)sql";
+constexpr char kProgramReferral[] = R"sql(
+INSERT INTO program_totals (shard, referrals) VALUES (?1, 1)
+ON CONFLICT (shard) DO UPDATE SET referrals = referrals + 1)sql";
+
+constexpr char kReferrerConverted[] = R"sql(
+UPDATE referrer_totals SET converted_referrals = converted_referrals + 1,
+                           pending_referrals = pending_referrals - 1
+WHERE user_id = ?1)sql";
+constexpr char kReferrerDayConverted[] =
+    "UPDATE referrer_daily SET conversions = conversions + 1 WHERE user_id = ?1 AND day = ?2";
+constexpr char kReferrerWindowsConverted[] = R"sql(
+UPDATE referrer_windows SET converted = converted + 1
+WHERE window_days = ?1 AND user_id = ?2 AND end_day BETWEEN ?3 AND ?4)sql";
+constexpr char kProgramDayCohortConversion[] = R"sql(
+INSERT INTO program_daily (day, shard, cohort_conversions) VALUES (?1, ?2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET cohort_conversions = cohort_conversions + 1)sql";
+constexpr char kProgramDayConversion[] = R"sql(
+INSERT INTO program_daily (day, shard, conversions) VALUES (?1, ?2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET conversions = conversions + 1)sql";
+constexpr char kProgramConverted[] = R"sql(
+INSERT INTO program_totals (shard, converted) VALUES (?1, 1)
+ON CONFLICT (shard) DO UPDATE SET converted = converted + 1)sql";
+
+constexpr char kReferrerReward[] = R"sql(
+INSERT INTO referrer_totals (user_id, rewards_earned) VALUES (?1, 1)
+ON CONFLICT (user_id) DO UPDATE SET rewards_earned = rewards_earned + 1)sql";
+constexpr char kProgramDayReward[] = R"sql(
+INSERT INTO program_daily (day, shard, rewards) VALUES (?1, ?2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET rewards = rewards + 1)sql";
+constexpr char kProgramReward[] = R"sql(
+INSERT INTO program_totals (shard, rewards) VALUES (?1, 1)
+ON CONFLICT (shard) DO UPDATE SET rewards = rewards + 1)sql";
+
+constexpr char kProgramCode[] = R"sql(
+INSERT INTO program_totals (shard, codes, active_codes) VALUES (?1, 1, 1)
+ON CONFLICT (shard) DO UPDATE SET codes = codes + 1, active_codes = active_codes + 1)sql";
+constexpr char kProgramCodesDeactivated[] = R"sql(
+INSERT INTO program_totals (shard, active_codes) VALUES (?1, -?2)
+ON CONFLICT (shard) DO UPDATE SET active_codes = active_codes - ?2)sql";
+
+constexpr char kPruneWindows[] = "DELETE FROM referrer_windows WHERE end_day < ?1";
+
+// --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
-SELECT
-  (SELECT count(*) FROM referrals WHERE referrer_user_id = ?1),
-  (SELECT count(*) FROM referrals WHERE referrer_user_id = ?1 AND status = 'converted'),
-  (SELECT count(*) FROM referrals WHERE referrer_user_id = ?1 AND status = 'pending'),
-  (SELECT count(*) FROM user_rewards WHERE user_id = ?1))sql";
+SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned
+FROM referrer_totals WHERE user_id = ?1)sql";
+// Both leaderboards are a range scan of their rank index, stopped at the limit.
+constexpr char kSelectLeaderboardAll[] = R"sql(
+SELECT t.user_id, u.email, t.total_referrals, t.converted_referrals
+FROM referrer_totals t LEFT JOIN users u ON u.id = t.user_id
+WHERE t.total_referrals > 0
+ORDER BY t.converted_referrals DESC, t.total_referrals DESC, t.user_id ASC
+LIMIT ?1)sql";
+constexpr char kSelectLeaderboardWindow[] = R"sql(
+SELECT w.user_id, u.email, w.total, w.converted
+FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
+WHERE w.window_days = ?1 AND w.end_day = ?2
+ORDER BY w.converted DESC, w.total DESC, w.user_id ASC
+LIMIT ?3)sql";
+constexpr char kSelectProgramTotals[] = R"sql(
+SELECT coalesce(sum(referrals), 0), coalesce(sum(converted), 0), coalesce(sum(rewards), 0),
+       coalesce(sum(codes), 0), coalesce(sum(active_codes), 0)
+FROM program_totals)sql";
+constexpr char kSelectProgramDays[] = R"sql(
+SELECT coalesce(sum(signups), 0), coalesce(sum(cohort_conversions), 0), coalesce(sum(rewards), 0)
+FROM program_daily WHERE day BETWEEN ?1 AND ?2)sql";
+// Codes still flagged active but past their expiry: those the expire-codes job has not swept yet
+// (a range of the partial index on expires_at).
+constexpr char kSelectCodesPastExpiry[] =
+    "SELECT count(*) FROM referral_codes WHERE is_active = 1 AND expires_at <= ?1";
+constexpr char kSelectDailyCounts[] = R"sql(
+SELECT day, sum(signups), sum(conversions) FROM program_daily
+WHERE day BETWEEN ?1 AND ?2
+GROUP BY day HAVING sum(signups) > 0 OR sum(conversions) > 0
+ORDER BY day)sql";
+
+// --- recounts over the base tables (verification only) ------------------------------------------
+constexpr char kRecountStats[] = R"sql(
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+  SELECT referrer_user_id AS user_id, 1 AS total, status = 'converted' AS converted,
+         status = 'pending' AS pending, 0 AS rewards FROM referrals
+  UNION ALL
+  SELECT user_id, 0, 0, 0, 1 FROM user_rewards)
+GROUP BY user_id)sql";
 // ?1 is the period's first instant, '' for all time (every timestamp sorts after '').
-constexpr char kSelectLeaderboard[] = R"sql(
+constexpr char kRecountLeaderboard[] = R"sql(
 SELECT r.referrer_user_id, u.email, count(*) AS total,
        sum(CASE WHEN r.status = 'converted' THEN 1 ELSE 0 END) AS converted
 FROM referrals r LEFT JOIN users u ON u.id = r.referrer_user_id
 WHERE r.created_at >= ?1
 GROUP BY r.referrer_user_id, u.email
-ORDER BY converted DESC, total DESC, r.referrer_user_id ASC
-LIMIT ?2)sql";
-constexpr char kSelectAnalytics[] = R"sql(
+ORDER BY converted DESC, total DESC, r.referrer_user_id ASC)sql";
+constexpr char kRecountAnalytics[] = R"sql(
 SELECT
   (SELECT count(*) FROM referrals WHERE created_at >= ?1),
   (SELECT count(*) FROM referrals WHERE created_at >= ?1 AND status = 'converted'),
   (SELECT count(*) FROM user_rewards WHERE created_at >= ?1),
   (SELECT count(*) FROM referral_codes WHERE is_active = 1 AND expires_at > ?2),
   (SELECT count(*) FROM referral_codes))sql";
-constexpr char kSelectDailySignups[] = R"sql(
-SELECT substr(created_at, 1, 10) AS day, count(*) FROM referrals
-WHERE created_at >= ?1 AND created_at < ?2
+constexpr char kRecountDays[] = R"sql(
+SELECT day, sum(signups), sum(conversions) FROM (
+  SELECT substr(created_at, 1, 10) AS day, 1 AS signups, 0 AS conversions FROM referrals
+  WHERE created_at < ?1
+  UNION ALL
+  SELECT substr(converted_at, 1, 10), 0, 1 FROM referrals WHERE converted_at < ?1)
 GROUP BY day ORDER BY day)sql";
-constexpr char kSelectDailyConversions[] = R"sql(
-SELECT substr(converted_at, 1, 10) AS day, count(*) FROM referrals
-WHERE converted_at >= ?1 AND converted_at < ?2
-GROUP BY day ORDER BY day)sql";
+
+// --- rebuilding the aggregates from the base tables ---------------------------------------------
+constexpr const char* kDeleteAggregates[] = {
+    "DELETE FROM referrer_totals", "DELETE FROM referrer_daily", "DELETE FROM referrer_windows",
+    "DELETE FROM program_daily", "DELETE FROM program_totals"};
+constexpr char kRebuildReferrerTotals[] = R"sql(
+INSERT INTO referrer_totals (user_id, total_referrals, converted_referrals, pending_referrals,
+                             rewards_earned)
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+  SELECT referrer_user_id AS user_id, 1 AS total, status = 'converted' AS converted,
+         status = 'pending' AS pending, 0 AS rewards FROM referrals
+  UNION ALL
+  SELECT user_id, 0, 0, 0, 1 FROM user_rewards)
+GROUP BY user_id)sql";
+constexpr char kRebuildReferrerDaily[] = R"sql(
+INSERT INTO referrer_daily (user_id, day, referrals, conversions)
+SELECT referrer_user_id, )sql" REFERRALD_DAY("created_at") R"sql(, count(*),
+       sum(status = 'converted')
+FROM referrals GROUP BY 1, 2)sql";
+// ?1 the window's length, ?2 the first end day still readable (today).
+constexpr char kRebuildReferrerWindows[] = R"sql(
+WITH RECURSIVE offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n + 1 < ?1)
+INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted)
+SELECT ?1, d.day + o.n, d.user_id, sum(d.referrals), sum(d.conversions)
+FROM referrer_daily d, offsets o
+WHERE d.day + o.n >= ?2
+GROUP BY d.day + o.n, d.user_id)sql";
+constexpr char kRebuildProgramDaily[] = R"sql(
+INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
+SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
+  SELECT )sql" REFERRALD_DAY("created_at") R"sql( AS day, 1 AS signups,
+         status = 'converted' AS cohort, 0 AS conversions, 0 AS rewards FROM referrals
+  UNION ALL
+  SELECT )sql" REFERRALD_DAY("converted_at") R"sql(, 0, 0, 1, 0 FROM referrals
+  WHERE converted_at IS NOT NULL
+  UNION ALL
+  SELECT )sql" REFERRALD_DAY("created_at") R"sql(, 0, 0, 0, 1 FROM user_rewards)
+GROUP BY day)sql";
+constexpr char kRebuildProgramTotals[] = R"sql(
+INSERT INTO program_totals (shard, referrals, converted, rewards, codes, active_codes)
+SELECT 0, (SELECT count(*) FROM referrals),
+       (SELECT count(*) FROM referrals WHERE status = 'converted'),
+       (SELECT count(*) FROM user_rewards), (SELECT count(*) FROM referral_codes),
+       (SELECT count(*) FROM referral_codes WHERE is_active = 1))sql";
+
+#undef REFERRALD_DAY
 
 // --- scheduled runs ---------------------------------------------------------------------------
 constexpr char kClaimJobRun[] = R"sql(
@@ -181,8 +325,13 @@ constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
 FROM automation_logs WHERE service = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)sql";
 
-std::string SinceText(std::optional<TimePoint> since) {
-  return since ? FormatIso8601(*since) : std::string();
+// SQLite serialises writers: one shard of the program-wide aggregates is enough.
+constexpr int kShards = 1;
+
+// The period's first instant as stored text, '' for all time (every timestamp sorts after '').
+std::string SinceText(std::optional<int> window_days, TimePoint now) {
+  if (!window_days) return {};
+  return FormatIso8601(StartOfDayNumber(UtcDayNumber(now) - (*window_days - 1)));
 }
 
 }  // namespace
@@ -233,6 +382,7 @@ class SqliteStore::Tx final : public domain::WriteTx {
   Status DeactivateCode(const std::string& code_id) override {
     return guard_("DeactivateCode", [&]() -> Status {
       Stmt(conn_, kDeactivateCode).Bind(code_id).Run();
+      CodesDeactivated(conn_.Changes());
       return {};
     });
   }
@@ -242,7 +392,10 @@ class SqliteStore::Tx final : public domain::WriteTx {
       Stmt(conn_, kInsertCode)
           .Bind(code.id, code.user_id, code.code, code.created_at, code.expires_at)
           .Run();
-      if (conn_.Changes() == 1) return domain::CodeInsert::kInserted;
+      if (conn_.Changes() == 1) {
+        Stmt(conn_, kProgramCode).Bind(ShardOf(code.user_id, kShards)).Run();
+        return domain::CodeInsert::kInserted;
+      }
       if (QueryExists(conn_, kSelectCodeTaken, code.code)) return domain::CodeInsert::kCodeTaken;
       return domain::CodeInsert::kUserHasActiveCode;
     });
@@ -260,7 +413,9 @@ class SqliteStore::Tx final : public domain::WriteTx {
   Result<std::int64_t> ExpireCodes(TimePoint now) override {
     return guard_("ExpireCodes", [&]() -> Result<std::int64_t> {
       Stmt(conn_, kExpireCodes).Bind(now).Run();
-      return conn_.Changes();
+      const std::int64_t expired = conn_.Changes();
+      CodesDeactivated(expired);
+      return expired;
     });
   }
 
@@ -278,18 +433,24 @@ class SqliteStore::Tx final : public domain::WriteTx {
       Stmt(conn_, kInsertReferral)
           .Bind(r.id, r.referrer_user_id, r.referred_user_id, r.referral_code_id, r.created_at)
           .Run();
-      return conn_.Changes() == 1;
+      if (conn_.Changes() != 1) return false;
+      Tracked(r);
+      return true;
     });
   }
 
   Result<std::optional<domain::Referral>> ConvertPendingReferral(const std::string& user_id,
                                                                  TimePoint now) override {
     return guard_("ConvertPendingReferral", [&]() -> Result<std::optional<domain::Referral>> {
-      Stmt update(conn_, kConvertPendingReferral);
-      update.Bind(user_id, now);
-      if (!update.Step()) return std::optional<domain::Referral>();
-      std::optional<domain::Referral> referral(ReadReferral(update));
-      update.Run();
+      std::optional<domain::Referral> referral;
+      {
+        Stmt update(conn_, kConvertPendingReferral);
+        update.Bind(user_id, now);
+        if (!update.Step()) return referral;
+        referral = ReadReferral(update);
+        update.Run();
+      }
+      Converted(*referral);
       return referral;
     });
   }
@@ -301,6 +462,7 @@ class SqliteStore::Tx final : public domain::WriteTx {
                 codec::EncodeRewardValue(reward.value), reward.is_claimed, reward.created_at,
                 reward.claimed_at, reward.expires_at, reward.source_referral_id)
           .Run();
+      Rewarded(reward);
       return {};
     });
   }
@@ -328,7 +490,9 @@ class SqliteStore::Tx final : public domain::WriteTx {
           .Bind(badge.id, badge.user_id, codec::EncodeRewardValue(badge.value), badge.created_at,
                 threshold)
           .Run();
-      return conn_.Changes() == 1;
+      if (conn_.Changes() != 1) return false;
+      Rewarded(badge);
+      return true;
     });
   }
 
@@ -348,6 +512,13 @@ class SqliteStore::Tx final : public domain::WriteTx {
     });
   }
 
+  Result<std::int64_t> PruneAggregates(std::int64_t before_day) override {
+    return guard_("PruneAggregates", [&]() -> Result<std::int64_t> {
+      Stmt(conn_, kPruneWindows).Bind(before_day).Run();
+      return conn_.Changes();
+    });
+  }
+
   Status AppendAudit(const domain::AuditEntry& e) override {
     return guard_("AppendAudit", [&]() -> Status {
       Stmt(conn_, kInsertAudit)
@@ -359,6 +530,49 @@ class SqliteStore::Tx final : public domain::WriteTx {
   }
 
  private:
+  // --- the aggregates each step keeps, in its transaction ---
+
+  void CodesDeactivated(std::int64_t count) {
+    if (count > 0) Stmt(conn_, kProgramCodesDeactivated).Bind(0, count).Run();
+  }
+
+  void Tracked(const domain::Referral& r) {
+    const std::int64_t day = UtcDayNumber(r.created_at);
+    const int shard = ShardOf(r.referrer_user_id, kShards);
+    Stmt(conn_, kReferrerTracked).Bind(r.referrer_user_id).Run();
+    Stmt(conn_, kReferrerDayTracked).Bind(r.referrer_user_id, day).Run();
+    for (const int window : domain::kWindowLengths) {
+      Stmt(conn_, kReferrerWindowsTracked).Bind(r.referrer_user_id, day, window).Run();
+    }
+    Stmt(conn_, kProgramDaySignup).Bind(day, shard).Run();
+    Stmt(conn_, kProgramReferral).Bind(shard).Run();
+  }
+
+  void Converted(const domain::Referral& r) {
+    const std::int64_t created = UtcDayNumber(r.created_at);
+    const std::int64_t converted = UtcDayNumber(r.converted_at.value_or(r.created_at));
+    const int shard = ShardOf(r.referrer_user_id, kShards);
+    Stmt(conn_, kReferrerConverted).Bind(r.referrer_user_id).Run();
+    Stmt(conn_, kReferrerDayConverted).Bind(r.referrer_user_id, created).Run();
+    for (const int window : domain::kWindowLengths) {
+      if (auto ends = LiveWindowEnds(window, created, converted)) {
+        Stmt(conn_, kReferrerWindowsConverted)
+            .Bind(window, r.referrer_user_id, ends->first, ends->second)
+            .Run();
+      }
+    }
+    Stmt(conn_, kProgramDayCohortConversion).Bind(created, shard).Run();
+    Stmt(conn_, kProgramDayConversion).Bind(converted, shard).Run();
+    Stmt(conn_, kProgramConverted).Bind(shard).Run();
+  }
+
+  void Rewarded(const domain::Reward& reward) {
+    const int shard = ShardOf(reward.user_id, kShards);
+    Stmt(conn_, kReferrerReward).Bind(reward.user_id).Run();
+    Stmt(conn_, kProgramDayReward).Bind(UtcDayNumber(reward.created_at), shard).Run();
+    Stmt(conn_, kProgramReward).Bind(shard).Run();
+  }
+
   Connection& conn_;
   StepGuard guard_;
 };
@@ -451,6 +665,9 @@ Status SqliteStore::Migrate() {
       sqlite::WriteTransaction tx(conn);
       if (QueryExists(conn, kSelectMigrationApplied, migration.version)) continue;
       conn.Exec(std::string(migration.sql).c_str());
+      if (migration.sql.find(kRebuildAggregatesMarker) != std::string_view::npos) {
+        RebuildAggregatesIn(conn, options_.now());
+      }
       Stmt(conn, kInsertMigration).Bind(migration.version, migration.name).Run();
       tx.Commit();
       spdlog::info("sqlite: applied migration {}", migration.name);
@@ -542,57 +759,68 @@ Result<domain::ReferrerStats> SqliteStore::GetReferrerStats(const std::string& u
 }
 
 Result<std::vector<domain::LeaderboardEntry>> SqliteStore::Leaderboard(
-    std::optional<TimePoint> since, int limit) {
+    std::optional<int> window_days, TimePoint now, int limit) {
   return Guarded(kBackend, "Leaderboard", [&]() -> Result<std::vector<domain::LeaderboardEntry>> {
     ReadLease lease = AcquireReader();
-    Stmt select(*lease, kSelectLeaderboard);
-    select.Bind(SinceText(since), std::max(limit, 0));
+    Stmt select(*lease, window_days ? kSelectLeaderboardWindow : kSelectLeaderboardAll);
+    if (window_days) {
+      select.Bind(*window_days, UtcDayNumber(now), std::max(limit, 0));
+    } else {
+      select.Bind(std::max(limit, 0));
+    }
     std::vector<domain::LeaderboardEntry> rows;
     while (select.Step()) rows.push_back(ReadLeaderboardEntry(select));
     return rows;
   });
 }
 
-Result<domain::AnalyticsCounts> SqliteStore::Analytics(std::optional<TimePoint> since,
+Result<domain::AnalyticsCounts> SqliteStore::Analytics(std::optional<int> window_days,
                                                        TimePoint now) {
   return Guarded(kBackend, "Analytics", [&]() -> Result<domain::AnalyticsCounts> {
     ReadLease lease = AcquireReader();
-    Stmt select(*lease, kSelectAnalytics);
-    select.Bind(SinceText(since), now);
+    sqlite::ReadTransaction snapshot(*lease);
     domain::AnalyticsCounts counts;
-    if (select.Step()) {
-      counts.total_referrals = select.Int(0);
-      counts.converted_referrals = select.Int(1);
-      counts.total_rewards_awarded = select.Int(2);
-      counts.active_codes = select.Int(3);
-      counts.expired_codes = select.Int(4) - counts.active_codes;
+    std::int64_t codes = 0;
+    std::int64_t flagged_active = 0;
+    {
+      Stmt totals(*lease, kSelectProgramTotals);
+      if (totals.Step()) {
+        counts.total_referrals = totals.Int(0);
+        counts.converted_referrals = totals.Int(1);
+        counts.total_rewards_awarded = totals.Int(2);
+        codes = totals.Int(3);
+        flagged_active = totals.Int(4);
+      }
     }
+    if (window_days) {
+      const std::int64_t today = UtcDayNumber(now);
+      Stmt days(*lease, kSelectProgramDays);
+      days.Bind(today - (*window_days - 1), today);
+      if (days.Step()) {
+        counts.total_referrals = days.Int(0);
+        counts.converted_referrals = days.Int(1);
+        counts.total_rewards_awarded = days.Int(2);
+      }
+    }
+    Stmt past_expiry(*lease, kSelectCodesPastExpiry);
+    past_expiry.Bind(now);
+    const std::int64_t unswept = past_expiry.Step() ? past_expiry.Int(0) : 0;
+    counts.active_codes = flagged_active - unswept;
+    counts.expired_codes = codes - counts.active_codes;
     return counts;
   });
 }
 
-Result<std::vector<domain::DailyCount>> SqliteStore::DailyCounts(TimePoint from, TimePoint now) {
+Result<std::vector<domain::DailyCount>> SqliteStore::DailyCounts(std::int64_t first_day,
+                                                                 std::int64_t last_day) {
   return Guarded(kBackend, "DailyCounts", [&]() -> Result<std::vector<domain::DailyCount>> {
-    // Everything up to the end of now's UTC day.
-    const TimePoint until = AddDays(StartOfUtcDay(now), 1);
-    std::map<std::string, domain::DailyCount> days;
     ReadLease lease = AcquireReader();
-    sqlite::ReadTransaction snapshot(*lease);
-    {
-      Stmt select(*lease, kSelectDailySignups);
-      select.Bind(from, until);
-      while (select.Step()) days[select.Text(0)].signups = select.Int(1);
-    }
-    {
-      Stmt select(*lease, kSelectDailyConversions);
-      select.Bind(from, until);
-      while (select.Step()) days[select.Text(0)].conversions = select.Int(1);
-    }
+    Stmt select(*lease, kSelectDailyCounts);
+    select.Bind(first_day, last_day);
     std::vector<domain::DailyCount> out;
-    out.reserve(days.size());
-    for (auto& [date, count] : days) {
-      count.date = date;
-      out.push_back(std::move(count));
+    while (select.Step()) {
+      out.push_back(domain::DailyCount{FormatDate(StartOfDayNumber(select.Int(0))), select.Int(1),
+                                       select.Int(2)});
     }
     return out;
   });
@@ -622,6 +850,66 @@ Result<std::vector<domain::AuditEntry>> SqliteStore::ListAudit(
     std::vector<domain::AuditEntry> entries;
     while (select.Step()) entries.push_back(ReadAudit(select));
     return entries;
+  });
+}
+
+Result<domain::ReadModels> SqliteStore::RecountReadModels(TimePoint now) {
+  return Guarded(kBackend, "RecountReadModels", [&]() -> Result<domain::ReadModels> {
+    ReadLease lease = AcquireReader();
+    sqlite::ReadTransaction snapshot(*lease);
+    domain::ReadModels models;
+    {
+      Stmt stats(*lease, kRecountStats);
+      while (stats.Step()) {
+        models.stats[stats.Text(0)] =
+            domain::ReferrerStats{stats.Int(1), stats.Int(2), stats.Int(3), stats.Int(4)};
+      }
+    }
+    std::vector<std::optional<int>> periods{std::nullopt};
+    for (const int window : domain::kWindowLengths) periods.emplace_back(window);
+    for (const auto& window : periods) {
+      auto& rows = models.leaderboards[window.value_or(0)];
+      Stmt leaderboard(*lease, kRecountLeaderboard);
+      leaderboard.Bind(SinceText(window, now));
+      while (leaderboard.Step()) rows.push_back(ReadLeaderboardEntry(leaderboard));
+      Stmt analytics(*lease, kRecountAnalytics);
+      analytics.Bind(SinceText(window, now), now);
+      if (analytics.Step()) {
+        auto& counts = models.analytics[window.value_or(0)];
+        counts.total_referrals = analytics.Int(0);
+        counts.converted_referrals = analytics.Int(1);
+        counts.total_rewards_awarded = analytics.Int(2);
+        counts.active_codes = analytics.Int(3);
+        counts.expired_codes = analytics.Int(4) - counts.active_codes;
+      }
+    }
+    Stmt days(*lease, kRecountDays);
+    days.Bind(AddDays(StartOfUtcDay(now), 1));
+    while (days.Step()) {
+      models.days.push_back(domain::DailyCount{days.Text(0), days.Int(1), days.Int(2)});
+    }
+    return models;
+  });
+}
+
+void SqliteStore::RebuildAggregatesIn(Connection& conn, TimePoint now) {
+  for (const char* sql : kDeleteAggregates) Stmt(conn, sql).Run();
+  Stmt(conn, kRebuildReferrerTotals).Run();
+  Stmt(conn, kRebuildReferrerDaily).Run();
+  for (const int window : domain::kWindowLengths) {
+    Stmt(conn, kRebuildReferrerWindows).Bind(window, UtcDayNumber(now)).Run();
+  }
+  Stmt(conn, kRebuildProgramDaily).Run();
+  Stmt(conn, kRebuildProgramTotals).Run();
+}
+
+Status SqliteStore::RebuildAggregates(TimePoint now) {
+  return Guarded(kBackend, "RebuildAggregates", [&]() -> Status {
+    auto lock = LockWriter();
+    sqlite::WriteTransaction transaction(*writer_);
+    RebuildAggregatesIn(*writer_, now);
+    transaction.Commit();
+    return {};
   });
 }
 

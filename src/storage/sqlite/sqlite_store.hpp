@@ -5,6 +5,7 @@
 // may share one database file.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "domain/store.hpp"
+#include "util/clock.hpp"
 #include "util/result.hpp"
 
 namespace referrald::storage::sqlite {
@@ -25,6 +27,8 @@ struct SqliteOptions {
   // Longest wait for the write lock (this process's writer, or another process's).
   std::chrono::milliseconds timeout{5000};
   std::size_t max_readers = 8;
+  // The time a migration that rebuilds the aggregates rebuilds them as of.
+  std::function<TimePoint()> now = [] { return SystemClock().Now(); };
 };
 
 class SqliteStore final : public domain::Store {
@@ -51,13 +55,16 @@ class SqliteStore final : public domain::Store {
       const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
   Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
-  Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<TimePoint> since,
-                                                            int limit) override;
-  Result<domain::AnalyticsCounts> Analytics(std::optional<TimePoint> since, TimePoint now) override;
-  Result<std::vector<domain::DailyCount>> DailyCounts(TimePoint from, TimePoint now) override;
+  Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<int> window_days,
+                                                            TimePoint now, int limit) override;
+  Result<domain::AnalyticsCounts> Analytics(std::optional<int> window_days, TimePoint now) override;
+  Result<std::vector<domain::DailyCount>> DailyCounts(std::int64_t first_day,
+                                                      std::int64_t last_day) override;
   Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
   Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) override;
+  Result<domain::ReadModels> RecountReadModels(TimePoint now) override;
+  Status RebuildAggregates(TimePoint now) override;
 
  private:
   class ReadLease;
@@ -66,6 +73,8 @@ class SqliteStore final : public domain::Store {
   SqliteStore(std::string path, bool in_memory, SqliteOptions options);
   ReadLease AcquireReader();
   std::unique_lock<std::timed_mutex> LockWriter();
+  // Inside the caller's write transaction on `conn`.
+  static void RebuildAggregatesIn(sqlite::Connection& conn, TimePoint now);
 
   const std::string path_;
   // ":memory:" databases are private to one connection: then the writer also serves reads.

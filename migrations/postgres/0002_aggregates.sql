@@ -1,0 +1,63 @@
+-- Aggregates kept in the same transaction as the writes, so that every read route answers in a
+-- time that does not grow with the number of referrals. Days are UTC day numbers (days since
+-- 1970-01-01). The store rebuilds them from the base tables right after this migration, in its
+-- transaction (the marker below), and `referrald verify-aggregates --repair` does the same.
+-- referrald:rebuild-aggregates
+
+-- Per referrer: what /stats shows, and the all-time leaderboard as an index range scan.
+CREATE TABLE referrer_totals (
+  user_id             UUID PRIMARY KEY,
+  total_referrals     BIGINT NOT NULL DEFAULT 0,
+  converted_referrals BIGINT NOT NULL DEFAULT 0,
+  pending_referrals   BIGINT NOT NULL DEFAULT 0,
+  rewards_earned      BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX idx_referrer_totals_rank
+  ON referrer_totals (converted_referrals DESC, total_referrals DESC, user_id)
+  WHERE total_referrals > 0;
+
+-- Per referrer and UTC day of the referrals' creation: referrals, and how many of them converted.
+CREATE TABLE referrer_daily (
+  user_id     UUID NOT NULL,
+  day         INTEGER NOT NULL,
+  referrals   BIGINT NOT NULL DEFAULT 0,
+  conversions BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, day)
+);
+
+-- Per referrer, the totals of each windowed period (window_days UTC days ending on end_day), kept
+-- for every end_day a referral can still count on: the week and month leaderboards read the rows
+-- of today's end_day in index order. Rows whose end_day has passed are pruned by expire-codes.
+CREATE TABLE referrer_windows (
+  window_days INTEGER NOT NULL,
+  end_day     INTEGER NOT NULL,
+  user_id     UUID NOT NULL,
+  total       BIGINT NOT NULL DEFAULT 0,
+  converted   BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (window_days, end_day, user_id)
+);
+CREATE INDEX idx_referrer_windows_rank
+  ON referrer_windows (window_days, end_day, converted DESC, total DESC, user_id);
+
+-- Program-wide, per UTC day: signups and cohort conversions by the referral's created day,
+-- conversions by converted_at day, rewards by their created day. Split into shards (summed on
+-- read) so that concurrent writers of different referrers do not update one hot row.
+CREATE TABLE program_daily (
+  day                INTEGER NOT NULL,
+  shard              INTEGER NOT NULL,
+  signups            BIGINT NOT NULL DEFAULT 0,
+  cohort_conversions BIGINT NOT NULL DEFAULT 0,
+  conversions        BIGINT NOT NULL DEFAULT 0,
+  rewards            BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, shard)
+);
+
+-- Program-wide totals, sharded the same way; only the sum over shards has a meaning.
+CREATE TABLE program_totals (
+  shard        INTEGER PRIMARY KEY,
+  referrals    BIGINT NOT NULL DEFAULT 0,
+  converted    BIGINT NOT NULL DEFAULT 0,
+  rewards      BIGINT NOT NULL DEFAULT 0,
+  codes        BIGINT NOT NULL DEFAULT 0,
+  active_codes BIGINT NOT NULL DEFAULT 0
+);
