@@ -28,16 +28,23 @@ CREATE TABLE referrer_daily (
 -- Per referrer, the totals of each windowed period (window_days UTC days ending on end_day), kept
 -- for every end_day a referral can still count on: the week and month leaderboards read the rows
 -- of today's end_day in index order. Rows whose end_day has passed are pruned by expire-codes.
+-- The rank index files a row under (converted, bucket, user_id, end_day), the bucket being its
+-- total rounded down to a coarse step (exact below 16): most increments of a total leave the
+-- index alone, and a referrer's rows for consecutive end days, which mostly share a bucket, sit
+-- side by side, so that a referral moves a few index pages rather than one per end day. A read
+-- walks the index in rank order keeping today's end_day and sorts the one bucket it cuts
+-- through exactly.
 CREATE TABLE referrer_windows (
   window_days INTEGER NOT NULL,
   end_day     INTEGER NOT NULL,
   user_id     UUID NOT NULL,
   total       BIGINT NOT NULL DEFAULT 0,
   converted   BIGINT NOT NULL DEFAULT 0,
-  PRIMARY KEY (window_days, end_day, user_id)
-);
+  bucket      BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (window_days, user_id, end_day)
+) WITH (fillfactor = 70);  -- room for HOT updates: most updates change no indexed column
 CREATE INDEX idx_referrer_windows_rank
-  ON referrer_windows (window_days, end_day, converted DESC, total DESC, user_id);
+  ON referrer_windows (window_days, converted DESC, bucket DESC, user_id, end_day);
 
 -- Program-wide, per UTC day: signups and cohort conversions by the referral's created day,
 -- conversions by converted_at day, rewards by their created day. Split into shards (summed on

@@ -40,40 +40,12 @@ Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
   }
   for (int attempt = 1; attempt <= kMaxCodeAttempts; ++attempt) {
     const TimePoint now = clock_.Now();
-    const ReferralCode code{
-        ids_.New(now), actor.id, GenerateCodeText(random_, settings_.code_length),
-        true,          now,      AddDays(now, days)};
+    const ReferralCode code = NewCode(actor, days, now);
     bool collided = false;
     auto created = Transact(store_, [&](WriteTx& tx) -> Result<ReferralCode> {
-      collided = false;
-      if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
-      auto active = tx.FindActiveCode(actor.id);
-      if (!active) return active.error();
-      if (*active) {
-        if ((*active)->expires_at > now) return errors::CodeExists((*active)->code);
-        // Generating a new code after the old one expired deactivates the old one.
-        if (auto deactivated = tx.DeactivateCode((*active)->id); !deactivated) {
-          return deactivated.error();
-        }
-      }
-      auto inserted = tx.InsertCode(code);
-      if (!inserted) return inserted.error();
-      if (*inserted == CodeInsert::kCodeTaken) {
-        collided = true;
-        return errors::CodeCollision();
-      }
-      if (*inserted == CodeInsert::kUserHasActiveCode) {
-        // Another request of this user inserted one since FindActiveCode.
-        auto winner = tx.FindActiveCode(actor.id);
-        if (!winner) return winner.error();
-        return errors::CodeExists(*winner ? (*winner)->code : std::string());
-      }
-      auto audited = tx.AppendAudit(audit::Entry(
-          ids_.New(now), audit::kServiceReferral, audit::kCodeGenerated, audit::kSuccess, actor.id,
-          {{"code", code.code}, {"codeId", code.id}, {"expiresAt", FormatIso8601(code.expires_at)}},
-          std::nullopt, now));
-      if (!audited) return audited.error();
-      return code;
+      auto inserted = GenerateCodeIn(tx, actor, code);
+      collided = !inserted && inserted.error().machine == "CODE_COLLISION";
+      return inserted;
     });
     if (!collided) return created;
     spdlog::warn("referral code collision on attempt {}, regenerating", attempt);
@@ -86,6 +58,41 @@ Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
   }
   return MakeError(ErrorCode::kUnavailable, "CODE_SPACE_EXHAUSTED",
                    "Could not generate a unique referral code; try again");
+}
+
+ReferralCode ReferralService::NewCode(const Actor& actor, std::int64_t days, TimePoint now) {
+  return ReferralCode{ids_.New(now), actor.id, GenerateCodeText(random_, settings_.code_length),
+                      true,          now,      AddDays(now, days)};
+}
+
+Result<ReferralCode> ReferralService::GenerateCodeIn(WriteTx& tx, const Actor& actor,
+                                                     const ReferralCode& code) {
+  const TimePoint now = code.created_at;
+  if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+  auto active = tx.FindActiveCode(actor.id);
+  if (!active) return active.error();
+  if (*active) {
+    if ((*active)->expires_at > now) return errors::CodeExists((*active)->code);
+    // Generating a new code after the old one expired deactivates the old one.
+    if (auto deactivated = tx.DeactivateCode((*active)->id); !deactivated) {
+      return deactivated.error();
+    }
+  }
+  auto inserted = tx.InsertCode(code);
+  if (!inserted) return inserted.error();
+  if (*inserted == CodeInsert::kCodeTaken) return errors::CodeCollision();
+  if (*inserted == CodeInsert::kUserHasActiveCode) {
+    // Another request of this user inserted one since FindActiveCode.
+    auto winner = tx.FindActiveCode(actor.id);
+    if (!winner) return winner.error();
+    return errors::CodeExists(*winner ? (*winner)->code : std::string());
+  }
+  auto audited = tx.AppendAudit(audit::Entry(
+      ids_.New(now), audit::kServiceReferral, audit::kCodeGenerated, audit::kSuccess, actor.id,
+      {{"code", code.code}, {"codeId", code.id}, {"expiresAt", FormatIso8601(code.expires_at)}},
+      std::nullopt, now));
+  if (!audited) return audited.error();
+  return code;
 }
 
 Result<ReferralCode> ReferralService::GetCode(const std::string& user_id) {
@@ -107,45 +114,46 @@ Result<Referral> ReferralService::Track(const Actor& actor, std::string_view cod
             {{"code", std::string("<malformed>")}});
     return errors::InvalidCode();
   }
-  auto tracked = Transact(store_, [&](WriteTx& tx) -> Result<Referral> {
-    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
-    auto found = tx.FindCodeByText(code);
-    if (!found) return found.error();
-    if (!*found || !(*found)->is_active || (*found)->expires_at <= now) {
-      return errors::InvalidCode();
-    }
-    const ReferralCode& owner_code = **found;
-    if (owner_code.user_id == actor.id) return errors::SelfReferral();
-    if (auto locked = tx.LockUserPair(actor.id, owner_code.user_id); !locked) {
-      return locked.error();
-    }
-    auto mine = tx.FindReferralOf(actor.id);
-    if (!mine) return mine.error();
-    if (*mine) return errors::AlreadyReferred();
-    auto owners = tx.FindReferralOf(owner_code.user_id);
-    if (!owners) return owners.error();
-    if (*owners && (*owners)->referrer_user_id == actor.id) return errors::CircularReferral();
-
-    Referral referral{ids_.New(now), owner_code.user_id,       actor.id,
-                      owner_code.id, ReferralStatus::kPending, now,
-                      std::nullopt};
-    auto inserted = tx.InsertReferral(referral);
-    if (!inserted) return inserted.error();
-    if (!*inserted) return errors::AlreadyReferred();
-    auto audited = tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceReferral,
-                                               audit::kReferralTracked, audit::kSuccess, actor.id,
-                                               {{"referralId", referral.id},
-                                                {"referrerUserId", referral.referrer_user_id},
-                                                {"code", code}},
-                                               std::nullopt, now));
-    if (!audited) return audited.error();
-    return referral;
-  });
+  auto tracked = Transact(store_, [&](WriteTx& tx) { return TrackIn(tx, actor, code, now); });
   if (!tracked && IsRefusal(tracked.error())) {
     Refused(audit::kReferralRefused, actor, tracked.error(), {{"code", code}});
   }
   if (tracked && metrics_ != nullptr) metrics_->ReferralTracked();
   return tracked;
+}
+
+Result<Referral> ReferralService::TrackIn(WriteTx& tx, const Actor& actor, const std::string& code,
+                                          TimePoint now) {
+  if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+  auto found = tx.FindCodeByText(code);
+  if (!found) return found.error();
+  if (!*found || !(*found)->is_active || (*found)->expires_at <= now) {
+    return errors::InvalidCode();
+  }
+  const ReferralCode& owner_code = **found;
+  if (owner_code.user_id == actor.id) return errors::SelfReferral();
+  if (auto locked = tx.LockUserPair(actor.id, owner_code.user_id); !locked) {
+    return locked.error();
+  }
+  auto mine = tx.FindReferralOf(actor.id);
+  if (!mine) return mine.error();
+  if (*mine) return errors::AlreadyReferred();
+  auto owners = tx.FindReferralOf(owner_code.user_id);
+  if (!owners) return owners.error();
+  if (*owners && (*owners)->referrer_user_id == actor.id) return errors::CircularReferral();
+
+  Referral referral{ids_.New(now), owner_code.user_id,       actor.id,
+                    owner_code.id, ReferralStatus::kPending, now,
+                    std::nullopt};
+  auto inserted = tx.InsertReferral(referral);
+  if (!inserted) return inserted.error();
+  if (!*inserted) return errors::AlreadyReferred();
+  auto audited = tx.AppendAudit(audit::Entry(
+      ids_.New(now), audit::kServiceReferral, audit::kReferralTracked, audit::kSuccess, actor.id,
+      {{"referralId", referral.id}, {"referrerUserId", referral.referrer_user_id}, {"code", code}},
+      std::nullopt, now));
+  if (!audited) return audited.error();
+  return referral;
 }
 
 Result<ReferrerStats> ReferralService::Stats(const std::string& user_id) {

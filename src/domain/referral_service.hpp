@@ -46,8 +46,17 @@ class ReferralService {
   // processReferralConversion by hand (an admin). Errors: ReferralNotFound, AlreadyConverted.
   Result<Conversion> Convert(const Actor& actor, const std::string& referred_user_id);
 
-  // Inside a caller's transaction: converts the pending referral of `referred_user_id` and
-  // grants its referrer's reward (audited). nullopt when the user has no pending referral.
+  // --- the same rules inside a caller's transaction (composition, bulk loading) ---
+
+  // A new candidate code for `actor`, created at `now`, valid `days`.
+  ReferralCode NewCode(const Actor& actor, std::int64_t days, TimePoint now);
+  // Inserts `code` (from NewCode) for `actor` at code.created_at. Errors: CodeExists,
+  // CodeCollision (the caller draws another code in a new transaction).
+  Result<ReferralCode> GenerateCodeIn(WriteTx& tx, const Actor& actor, const ReferralCode& code);
+  // `code` already normalised. Errors as Track, without auditing the refusal.
+  Result<Referral> TrackIn(WriteTx& tx, const Actor& actor, const std::string& code, TimePoint now);
+  // Converts the pending referral of `referred_user_id` and grants its referrer's reward
+  // (audited). nullopt when the user has no pending referral.
   Result<std::optional<Conversion>> ConvertPending(WriteTx& tx, const std::string& referred_user_id,
                                                    TimePoint now);
   // Counts a committed conversion and its reward in the metrics.

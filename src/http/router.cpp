@@ -15,6 +15,7 @@ const std::vector<Route>& Routes() {
   static const std::vector<Route> kRoutes = {
       // operations
       {Method::kGet, "/health", Auth::kNone, HandleHealth},
+      {Method::kGet, "/livez", Auth::kNone, HandleLivez},
       {Method::kGet, "/metrics", Auth::kNone, HandleMetrics},
       {Method::kGet, "/api/openapi.json", Auth::kNone, HandleOpenApi},
       {Method::kPost, "/api/admin/jobs/:name/run", Auth::kAdmin, HandleRunJob},

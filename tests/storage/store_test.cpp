@@ -598,6 +598,44 @@ TEST_F(StoreTest, WindowLeaderboardsAreRightAcrossMidnightWithoutAJob) {
   EXPECT_EQ(Must(store_->Analytics(7, At("2025-06-17T00:00:00.000Z"))).total_referrals, 0);
 }
 
+// Past 16 a window total shares its rank bucket with its neighbours; the leaderboard still
+// orders exactly, also when its limit cuts through such a bucket.
+TEST_F(StoreTest, WindowLeaderboardsOrderExactlyInsideCoarseBuckets) {
+  std::vector<std::pair<std::string, int>> referrers;
+  std::string last_referred;
+  for (int total : {33, 17, 34, 30, 32, 31, 35, 3}) {
+    const std::string referrer = NewUser();
+    const auto code = NewCode(referrer);
+    for (int i = 0; i < total; ++i) {
+      last_referred = NewUser();
+      EXPECT_TRUE(Track(code, last_referred, kNow));
+    }
+    referrers.emplace_back(referrer, total);
+  }
+  std::sort(referrers.begin(), referrers.end(),
+            [](const auto& a, const auto& b) { return a.second > b.second; });
+  auto expect_order = [&](int window) {
+    for (int limit = 1; limit <= 8; ++limit) {
+      const auto rows = Must(store_->Leaderboard(window, kNow, limit));
+      ASSERT_EQ(rows.size(), static_cast<std::size_t>(limit));
+      for (int i = 0; i < limit; ++i) {
+        const auto& expected = referrers[static_cast<std::size_t>(i)];
+        EXPECT_EQ(rows[static_cast<std::size_t>(i)].user_id, expected.first)
+            << "window " << window << ", limit " << limit << ", row " << i;
+        EXPECT_EQ(rows[static_cast<std::size_t>(i)].total_referrals, expected.second);
+      }
+    }
+  };
+  expect_order(7);
+  expect_order(30);
+  // A conversion outranks any number of referrals: the referrer with 3 (the last one made)
+  // moves to the top of both windows.
+  ASSERT_TRUE(Convert(last_referred).has_value());
+  std::rotate(referrers.rbegin(), referrers.rbegin() + 1, referrers.rend());
+  expect_order(7);
+  expect_order(30);
+}
+
 // Pruning drops only window totals no read can ask for again.
 TEST_F(StoreTest, PruningKeepsEveryReadableWindow) {
   const std::string referrer = NewUser();

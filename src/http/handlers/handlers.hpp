@@ -25,6 +25,8 @@ Response HandleSubscriptionMe(const Request& request, const Dependencies& deps);
 
 // operations
 Response HandleHealth(const Request& request, const Dependencies& deps);
+// Liveness without the database (an orchestrator's liveness probe; /health is readiness).
+Response HandleLivez(const Request& request, const Dependencies& deps);
 Response HandleMetrics(const Request& request, const Dependencies& deps);
 Response HandleOpenApi(const Request& request, const Dependencies& deps);
 // /api/admin

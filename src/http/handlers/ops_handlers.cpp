@@ -28,6 +28,10 @@ Response HandleHealth(const Request& /*request*/, const Dependencies& deps) {
                        {"uptimeSeconds", static_cast<std::int64_t>(UptimeSeconds(deps))}});
 }
 
+Response HandleLivez(const Request& /*request*/, const Dependencies& /*deps*/) {
+  return JsonResponse(status::kOk, {{"status", "ok"}});
+}
+
 Response HandleMetrics(const Request& /*request*/, const Dependencies& deps) {
   Response response;
   response.status = status::kOk;

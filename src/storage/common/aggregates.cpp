@@ -24,4 +24,33 @@ std::optional<std::pair<std::int64_t, std::int64_t>> LiveWindowEnds(int window_d
   return std::make_pair(first, last);
 }
 
+std::vector<domain::LeaderboardEntry> TopOfWindow(std::vector<WindowRankRow> first,
+                                                  std::vector<WindowRankRow> last_bucket,
+                                                  int limit) {
+  std::vector<domain::LeaderboardEntry> rows;
+  if (!first.empty() && !last_bucket.empty()) {
+    // Everything above the lowest bucket `first` reaches, then that whole bucket.
+    const auto key = [](const WindowRankRow& r) {
+      return std::make_pair(r.entry.converted_referrals, r.bucket);
+    };
+    const auto lowest = key(*std::min_element(
+        first.begin(), first.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); }));
+    for (auto& row : first) {
+      if (key(row) != lowest) rows.push_back(std::move(row.entry));
+    }
+    for (auto& row : last_bucket) rows.push_back(std::move(row.entry));
+  } else {
+    for (auto& row : first) rows.push_back(std::move(row.entry));
+  }
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    if (a.converted_referrals != b.converted_referrals) {
+      return a.converted_referrals > b.converted_referrals;
+    }
+    if (a.total_referrals != b.total_referrals) return a.total_referrals > b.total_referrals;
+    return a.user_id < b.user_id;
+  });
+  if (static_cast<int>(rows.size()) > limit) rows.resize(static_cast<std::size_t>(limit));
+  return rows;
+}
+
 }  // namespace referrald::storage

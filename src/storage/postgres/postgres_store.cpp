@@ -161,11 +161,18 @@ SET total_referrals = referrer_totals.total_referrals + 1,
 constexpr char kReferrerDayTracked[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals) VALUES ($1, $2, 1)
 ON CONFLICT (user_id, day) DO UPDATE SET referrals = referrer_daily.referrals + 1)sql";
-// $1 user, $2 the referral's day, $3 the window's length: one row per window end day counting it.
-constexpr char kReferrerWindowsTracked[] = R"sql(
-INSERT INTO referrer_windows (window_days, end_day, user_id, total)
-SELECT $3::integer, $2::integer + n, $1::uuid, 1 FROM generate_series(0, $3::integer - 1) AS n
-ON CONFLICT (window_days, end_day, user_id) DO UPDATE SET total = referrer_windows.total + 1)sql";
+// $1 user, $2 the referral's day, $3 the window's length: +1 on each end day's row that counts
+// the referral (the rows that exist, then the missing ones). The rank bucket is recomputed in
+// the same UPDATE; when it does not change, no indexed column changes and the update is HOT.
+constexpr char kReferrerWindowsCount[] =
+    "UPDATE referrer_windows SET total = total + 1, bucket = " REFERRALD_RANK_BUCKET(
+        "(total + 1)") R"sql(
+WHERE window_days = $3::integer AND user_id = $1::uuid
+  AND end_day BETWEEN $2::integer AND $2::integer + $3::integer - 1)sql";
+constexpr char kReferrerWindowsAdd[] = R"sql(
+INSERT INTO referrer_windows (window_days, end_day, user_id, total, bucket)
+SELECT $3::integer, $2::integer + n, $1::uuid, 1, 1 FROM generate_series(0, $3::integer - 1) AS n
+ON CONFLICT DO NOTHING)sql";
 constexpr char kProgramDaySignup[] = R"sql(
 INSERT INTO program_daily (day, shard, signups) VALUES ($1, $2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET signups = program_daily.signups + 1)sql";
@@ -224,12 +231,26 @@ FROM referrer_totals t LEFT JOIN users u ON u.id = t.user_id
 WHERE t.total_referrals > 0
 ORDER BY t.converted_referrals DESC, t.total_referrals DESC, t.user_id ASC
 LIMIT $1)sql";
-constexpr char kSelectLeaderboardWindow[] = R"sql(
-SELECT w.user_id, u.email, w.total, w.converted
-FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
-WHERE w.window_days = $1 AND w.end_day = $2
-ORDER BY w.converted DESC, w.total DESC, w.user_id ASC
-LIMIT $3)sql";
+// A window's leaderboard in one statement (one snapshot): the first $3 rows in rank-index order
+// (part 1) and, when there are $3 of them and the last sits in an inexact bucket, every row of
+// that bucket (part 2); TopOfWindow sorts them exactly.
+constexpr char kSelectWindow[] = R"sql(
+WITH first AS (
+  SELECT w.user_id, u.email, w.total, w.converted, w.bucket
+  FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
+  WHERE w.window_days = $1 AND w.end_day = $2
+  ORDER BY w.converted DESC, w.bucket DESC, w.user_id ASC
+  LIMIT $3),
+last AS (
+  SELECT converted, bucket FROM (
+    SELECT converted, bucket FROM first ORDER BY converted ASC, bucket ASC LIMIT 1) AS l
+  WHERE (SELECT count(*) FROM first) = $3 AND l.bucket >= $4)
+SELECT user_id, email, total, converted, bucket, 1 AS part FROM first
+UNION ALL
+SELECT w.user_id, u.email, w.total, w.converted, w.bucket, 2
+FROM last, referrer_windows w LEFT JOIN users u ON u.id = w.user_id
+WHERE w.window_days = $1 AND w.end_day = $2 AND w.converted = last.converted
+  AND w.bucket = last.bucket)sql";
 // One round trip: the all-time totals, the window's sums ($1..$2, empty for all time) and the
 // codes flagged active but past their expiry (those expire-codes has not swept yet: a range of
 // the partial index on expires_at).
@@ -302,11 +323,13 @@ SELECT referrer_user_id, )sql" REFERRALD_DAY("created_at") R"sql(, count(*),
 FROM referrals GROUP BY 1, 2)sql";
 // $1 the window's length, $2 the first end day still readable (today).
 constexpr char kRebuildReferrerWindows[] = R"sql(
-INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted)
-SELECT $1::integer, d.day + o.n, d.user_id, sum(d.referrals), sum(d.conversions)
-FROM referrer_daily d, generate_series(0, $1::integer - 1) AS o(n)
-WHERE d.day + o.n >= $2::integer
-GROUP BY d.day + o.n, d.user_id)sql";
+INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted, bucket)
+SELECT window_days, end_day, user_id, total, converted, )sql" REFERRALD_RANK_BUCKET("total") R"sql(
+FROM (SELECT $1::integer AS window_days, d.day + o.n AS end_day, d.user_id AS user_id,
+             sum(d.referrals)::bigint AS total, sum(d.conversions)::bigint AS converted
+      FROM referrer_daily d, generate_series(0, $1::integer - 1) AS o(n)
+      WHERE d.day + o.n >= $2::integer
+      GROUP BY d.day + o.n, d.user_id) AS windows)sql";
 constexpr char kRebuildProgramDaily[] = R"sql(
 INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
 SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
@@ -343,9 +366,6 @@ constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
 FROM automation_logs WHERE service = $1 ORDER BY created_at DESC, id DESC LIMIT $2)sql";
 
-// Concurrent writers of different referrers update different program-wide rows.
-constexpr int kShards = 16;
-
 // The period's first instant, or the beginning of time.
 std::string SinceParam(std::optional<int> window_days, TimePoint now) {
   if (!window_days) return "-infinity";
@@ -369,8 +389,8 @@ void RollbackQuietly(Connection& conn, Clock::time_point deadline) {
 
 class PostgresStore::Tx final : public domain::WriteTx {
  public:
-  Tx(Connection& conn, Clock::time_point deadline)
-      : conn_(conn), deadline_(deadline), guard_(kBackend) {}
+  Tx(Connection& conn, Clock::time_point deadline, int shards)
+      : conn_(conn), deadline_(deadline), shards_(shards), guard_(kBackend) {}
 
   [[nodiscard]] const StepGuard& guard() const { return guard_; }
 
@@ -422,7 +442,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
       const auto inserted = conn_.Query(kInsertCode, deadline_, code.id, code.user_id, code.code,
                                         code.created_at, code.expires_at);
       if (inserted.affected() == 1) {
-        conn_.Query(kProgramCode, deadline_, ShardOf(code.user_id, kShards));
+        conn_.Query(kProgramCode, deadline_, ShardOf(code.user_id, shards_));
         return domain::CodeInsert::kInserted;
       }
       if (conn_.Query(kSelectCodeTaken, deadline_, code.code).rows() > 0) {
@@ -551,11 +571,12 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   void Tracked(const domain::Referral& r) {
     const std::int64_t day = UtcDayNumber(r.created_at);
-    const int shard = ShardOf(r.referrer_user_id, kShards);
+    const int shard = ShardOf(r.referrer_user_id, shards_);
     conn_.Query(kReferrerTracked, deadline_, r.referrer_user_id);
     conn_.Query(kReferrerDayTracked, deadline_, r.referrer_user_id, day);
     for (const int window : domain::kWindowLengths) {
-      conn_.Query(kReferrerWindowsTracked, deadline_, r.referrer_user_id, day, window);
+      conn_.Query(kReferrerWindowsCount, deadline_, r.referrer_user_id, day, window);
+      conn_.Query(kReferrerWindowsAdd, deadline_, r.referrer_user_id, day, window);
     }
     conn_.Query(kProgramDaySignup, deadline_, day, shard);
     conn_.Query(kProgramReferral, deadline_, shard);
@@ -564,7 +585,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
   void Converted(const domain::Referral& r) {
     const std::int64_t created = UtcDayNumber(r.created_at);
     const std::int64_t converted = UtcDayNumber(r.converted_at.value_or(r.created_at));
-    const int shard = ShardOf(r.referrer_user_id, kShards);
+    const int shard = ShardOf(r.referrer_user_id, shards_);
     conn_.Query(kReferrerConverted, deadline_, r.referrer_user_id);
     conn_.Query(kReferrerDayConverted, deadline_, r.referrer_user_id, created);
     for (const int window : domain::kWindowLengths) {
@@ -579,7 +600,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
   }
 
   void Rewarded(const domain::Reward& reward) {
-    const int shard = ShardOf(reward.user_id, kShards);
+    const int shard = ShardOf(reward.user_id, shards_);
     conn_.Query(kReferrerReward, deadline_, reward.user_id);
     conn_.Query(kProgramDayReward, deadline_, UtcDayNumber(reward.created_at), shard);
     conn_.Query(kProgramReward, deadline_, shard);
@@ -593,6 +614,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Connection& conn_;
   Clock::time_point deadline_;
+  int shards_;
   StepGuard guard_;
 };
 
@@ -647,7 +669,7 @@ Status PostgresStore::Write(const std::function<Status(domain::WriteTx&)>& work)
     for (int attempt = 1;; ++attempt) {
       Lease lease = pool_->Acquire(deadline);
       lease->ExecScript(kBegin, deadline);
-      Tx steps(*lease, deadline);
+      Tx steps(*lease, deadline, options_.aggregate_shards);
       Status done = work(steps);
       if (!done) {
         RollbackQuietly(*lease, deadline);
@@ -744,14 +766,22 @@ Result<std::vector<domain::LeaderboardEntry>> PostgresStore::Leaderboard(
   return Guarded(kBackend, "Leaderboard", [&]() -> Result<std::vector<domain::LeaderboardEntry>> {
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);
-    const auto result = window_days
-                            ? lease->Query(kSelectLeaderboardWindow, deadline, *window_days,
-                                           UtcDayNumber(now), std::max(limit, 0))
-                            : lease->Query(kSelectLeaderboardAll, deadline, std::max(limit, 0));
     std::vector<domain::LeaderboardEntry> rows;
-    rows.reserve(static_cast<std::size_t>(result.rows()));
-    for (int i = 0; i < result.rows(); ++i) rows.push_back(ReadLeaderboardEntry(result.row(i)));
-    return rows;
+    if (!window_days) {
+      const auto result = lease->Query(kSelectLeaderboardAll, deadline, std::max(limit, 0));
+      rows.reserve(static_cast<std::size_t>(result.rows()));
+      for (int i = 0; i < result.rows(); ++i) rows.push_back(ReadLeaderboardEntry(result.row(i)));
+      return rows;
+    }
+    const auto result = lease->Query(kSelectWindow, deadline, *window_days, UtcDayNumber(now),
+                                     std::max(limit, 0), kExactRankBelow);
+    std::vector<WindowRankRow> first;
+    std::vector<WindowRankRow> last_bucket;
+    for (int i = 0; i < result.rows(); ++i) {
+      const auto row = result.row(i);
+      (row.Int(5) == 1 ? first : last_bucket).push_back({ReadLeaderboardEntry(row), row.Int(4)});
+    }
+    return TopOfWindow(std::move(first), std::move(last_bucket), limit);
   });
 }
 

@@ -29,6 +29,9 @@ struct PostgresOptions {
   std::string url;  // postgres://… or postgresql://… (libpq URI); may hold a password
   int pool_size = 8;
   std::chrono::milliseconds timeout{5000};
+  // Rows the program-wide aggregates are split into, so that writers of different referrers do
+  // not all update one row (reads sum them; any number gives the same answers).
+  int aggregate_shards = 16;
   // Longest wait for another instance's migrations (and for running them, or a recount).
   std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
   // The time a migration that rebuilds the aggregates rebuilds them as of.

@@ -147,12 +147,22 @@ ON CONFLICT (user_id) DO UPDATE SET total_referrals = total_referrals + 1,
 constexpr char kReferrerDayTracked[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals) VALUES (?1, ?2, 1)
 ON CONFLICT (user_id, day) DO UPDATE SET referrals = referrals + 1)sql";
-// ?1 user, ?2 the referral's day, ?3 the window's length: one row per window end day counting it.
-constexpr char kReferrerWindowsTracked[] = R"sql(
+// ?1 user, ?2 the referral's day, ?3 the window's length: +1 on each end day's row that counts
+// the referral (the rows that exist, then the missing ones), then the rank bucket of the rows
+// whose bucket changed. A plain UPDATE of total leaves the rank index alone (an upsert's DO
+// UPDATE would rewrite every index entry), so only bucket changes move index entries.
+constexpr char kReferrerWindowsCount[] = R"sql(
+UPDATE referrer_windows SET total = total + 1
+WHERE window_days = ?3 AND user_id = ?1 AND end_day BETWEEN ?2 AND ?2 + ?3 - 1)sql";
+constexpr char kReferrerWindowsAdd[] = R"sql(
 WITH RECURSIVE offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n + 1 < ?3)
-INSERT INTO referrer_windows (window_days, end_day, user_id, total)
-SELECT ?3, ?2 + n, ?1, 1 FROM offsets WHERE true
-ON CONFLICT (window_days, end_day, user_id) DO UPDATE SET total = total + 1)sql";
+INSERT INTO referrer_windows (window_days, end_day, user_id, total, bucket)
+SELECT ?3, ?2 + n, ?1, 1, 1 FROM offsets WHERE true
+ON CONFLICT DO NOTHING)sql";
+constexpr char kReferrerWindowsRebucket[] =
+    "UPDATE referrer_windows SET bucket = " REFERRALD_RANK_BUCKET("total") R"sql(
+WHERE window_days = ?3 AND user_id = ?1 AND end_day BETWEEN ?2 AND ?2 + ?3 - 1
+  AND bucket <> )sql" REFERRALD_RANK_BUCKET("total");
 constexpr char kProgramDaySignup[] = R"sql(
 INSERT INTO program_daily (day, shard, signups) VALUES (?1, ?2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET signups = signups + 1)sql";
@@ -209,12 +219,18 @@ FROM referrer_totals t LEFT JOIN users u ON u.id = t.user_id
 WHERE t.total_referrals > 0
 ORDER BY t.converted_referrals DESC, t.total_referrals DESC, t.user_id ASC
 LIMIT ?1)sql";
-constexpr char kSelectLeaderboardWindow[] = R"sql(
-SELECT w.user_id, u.email, w.total, w.converted
+// A window's leaderboard: the first rows in rank-index order, then (when the last of them sits in
+// an inexact bucket) every row of that bucket; TopOfWindow sorts them exactly.
+constexpr char kSelectWindowFirst[] = R"sql(
+SELECT w.user_id, u.email, w.total, w.converted, w.bucket
 FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
 WHERE w.window_days = ?1 AND w.end_day = ?2
-ORDER BY w.converted DESC, w.total DESC, w.user_id ASC
+ORDER BY w.converted DESC, w.bucket DESC, w.user_id ASC
 LIMIT ?3)sql";
+constexpr char kSelectWindowBucket[] = R"sql(
+SELECT w.user_id, u.email, w.total, w.converted, w.bucket
+FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
+WHERE w.window_days = ?1 AND w.end_day = ?2 AND w.converted = ?3 AND w.bucket = ?4)sql";
 constexpr char kSelectProgramTotals[] = R"sql(
 SELECT coalesce(sum(referrals), 0), coalesce(sum(converted), 0), coalesce(sum(rewards), 0),
        coalesce(sum(codes), 0), coalesce(sum(active_codes), 0)
@@ -284,11 +300,13 @@ FROM referrals GROUP BY 1, 2)sql";
 // ?1 the window's length, ?2 the first end day still readable (today).
 constexpr char kRebuildReferrerWindows[] = R"sql(
 WITH RECURSIVE offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n + 1 < ?1)
-INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted)
-SELECT ?1, d.day + o.n, d.user_id, sum(d.referrals), sum(d.conversions)
-FROM referrer_daily d, offsets o
-WHERE d.day + o.n >= ?2
-GROUP BY d.day + o.n, d.user_id)sql";
+INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted, bucket)
+SELECT window_days, end_day, user_id, total, converted, )sql" REFERRALD_RANK_BUCKET("total") R"sql(
+FROM (SELECT ?1 AS window_days, d.day + o.n AS end_day, d.user_id AS user_id,
+             sum(d.referrals) AS total, sum(d.conversions) AS converted
+      FROM referrer_daily d, offsets o
+      WHERE d.day + o.n >= ?2
+      GROUP BY d.day + o.n, d.user_id))sql";
 constexpr char kRebuildProgramDaily[] = R"sql(
 INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
 SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
@@ -542,7 +560,9 @@ class SqliteStore::Tx final : public domain::WriteTx {
     Stmt(conn_, kReferrerTracked).Bind(r.referrer_user_id).Run();
     Stmt(conn_, kReferrerDayTracked).Bind(r.referrer_user_id, day).Run();
     for (const int window : domain::kWindowLengths) {
-      Stmt(conn_, kReferrerWindowsTracked).Bind(r.referrer_user_id, day, window).Run();
+      Stmt(conn_, kReferrerWindowsCount).Bind(r.referrer_user_id, day, window).Run();
+      Stmt(conn_, kReferrerWindowsAdd).Bind(r.referrer_user_id, day, window).Run();
+      Stmt(conn_, kReferrerWindowsRebucket).Bind(r.referrer_user_id, day, window).Run();
     }
     Stmt(conn_, kProgramDaySignup).Bind(day, shard).Run();
     Stmt(conn_, kProgramReferral).Bind(shard).Run();
@@ -762,15 +782,28 @@ Result<std::vector<domain::LeaderboardEntry>> SqliteStore::Leaderboard(
     std::optional<int> window_days, TimePoint now, int limit) {
   return Guarded(kBackend, "Leaderboard", [&]() -> Result<std::vector<domain::LeaderboardEntry>> {
     ReadLease lease = AcquireReader();
-    Stmt select(*lease, window_days ? kSelectLeaderboardWindow : kSelectLeaderboardAll);
-    if (window_days) {
-      select.Bind(*window_days, UtcDayNumber(now), std::max(limit, 0));
-    } else {
-      select.Bind(std::max(limit, 0));
-    }
     std::vector<domain::LeaderboardEntry> rows;
-    while (select.Step()) rows.push_back(ReadLeaderboardEntry(select));
-    return rows;
+    if (!window_days) {
+      Stmt select(*lease, kSelectLeaderboardAll);
+      select.Bind(std::max(limit, 0));
+      while (select.Step()) rows.push_back(ReadLeaderboardEntry(select));
+      return rows;
+    }
+    sqlite::ReadTransaction snapshot(*lease);
+    const std::int64_t today = UtcDayNumber(now);
+    std::vector<WindowRankRow> first;
+    {
+      Stmt select(*lease, kSelectWindowFirst);
+      select.Bind(*window_days, today, std::max(limit, 0));
+      while (select.Step()) first.push_back({ReadLeaderboardEntry(select), select.Int(4)});
+    }
+    std::vector<WindowRankRow> last_bucket;
+    if (static_cast<int>(first.size()) == limit && first.back().bucket >= kExactRankBelow) {
+      Stmt select(*lease, kSelectWindowBucket);
+      select.Bind(*window_days, today, first.back().entry.converted_referrals, first.back().bucket);
+      while (select.Step()) last_bucket.push_back({ReadLeaderboardEntry(select), select.Int(4)});
+    }
+    return TopOfWindow(std::move(first), std::move(last_bucket), limit);
   });
 }
 
