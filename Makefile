@@ -1,6 +1,6 @@
 # The front door. Each target installs what is missing (Debian packages via scripts/install-deps.sh),
 # then configures and builds with the CMake presets. `make run` and `make test` share build/release.
-.PHONY: all deps configure build run test asan tsan clean
+.PHONY: all deps configure build run test bench asan tsan clean
 
 PRESET ?= release
 
@@ -23,6 +23,11 @@ run: build
 test: configure
 	@cmake --build --preset $(PRESET)
 	@./scripts/test.sh $(PRESET)
+
+# The benchmark harness (bench/run.sh): both backends, 10k to 1M referrals, about 45 minutes.
+bench: configure
+	@cmake --build --preset $(PRESET) --target referrald referrald-bench
+	@./bench/run.sh
 
 # Debug build and tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:

@@ -21,6 +21,8 @@ packages=(
   libgtest-dev libgmock-dev libcpp-httplib-dev
   # used by the README walk-through
   curl jq
+  # the benchmark harness (make bench): load generator and charts
+  wrk gnuplot-nox
 )
 
 missing=()

@@ -11,7 +11,8 @@
 # the Unix socket. Without PORT a free loopback port is picked from a random point in
 # 20000-60000, so parallel runs do not collide; re-running `start` on an existing cluster reuses
 # the port in DIR/port. The server trusts every local connection and runs with fsync off: for
-# tests only. As root, initdb and pg_ctl run as the `postgres` user (DIR is chowned to it, so DIR
+# tests only. PG_CLUSTER_DURABLE=1 keeps PostgreSQL's durability defaults (fsync, synchronous
+# commit, full page writes) and a larger shared_buffers, for benchmarks. As root, initdb and pg_ctl run as the `postgres` user (DIR is chowned to it, so DIR
 # must be somewhere that user can reach, e.g. under /tmp).
 set -euo pipefail
 
@@ -181,8 +182,12 @@ cmd_start() {
     from=0
     [ -f "$dir/log" ] && from=$(stat -c %s "$dir/log")
     ok=0
+    settings="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB"
+    if [ "${PG_CLUSTER_DURABLE:-0}" = "1" ]; then
+      settings="-c shared_buffers=256MB -c max_wal_size=2GB"
+    fi
     out=$(as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/log" -w -t 30 -s start \
-      -o "-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c shared_buffers=128MB" \
+      -o "-p $port -k '$dir' -c listen_addresses=127.0.0.1 -c max_connections=300 $settings" \
       2>&1) && ok=1
     if [ "$ok" -eq 1 ]; then
       echo "$port" >"$dir/port"
