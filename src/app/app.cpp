@@ -134,7 +134,11 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.ids, s.config.referral,
                                                s.started_at, &s.metrics);
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
-  http::ServerOptions options{s.config.host, s.config.port, s.config.http_worker_threads,
+  const bool sqlite = s.config.database_url.rfind("sqlite:", 0) == 0;
+  const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads
+                      : sqlite                          ? 4
+                                                        : s.config.db_pool_size;
+  http::ServerOptions options{s.config.host, s.config.port, workers,
                               s.config.referral_enabled};
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,

@@ -28,7 +28,9 @@ struct Config {
   std::string cron_health_check = "*/5 * * * *";
   std::string log_level = "info";   // trace, debug, info, warn, error, off
   std::string log_format = "text";  // text, json
-  int http_worker_threads = 4;
+  // Threads that run handlers; 0 (unset): 4 on SQLite (one writer at a time), DB_POOL_SIZE on
+  // PostgreSQL (one per connection, so that concurrent commits share the server's flushes).
+  int http_worker_threads = 0;
 };
 
 // Parses and validates every variable in `env`. Errors: kInvalidArgument naming the variable.
