@@ -53,7 +53,7 @@ Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config,
     if (!store) return store.error();
     return std::unique_ptr<domain::Store>(std::move(*store));
   }
-  return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidConfig,
                    "DATABASE_URL: expected sqlite:PATH or postgres://…");
 }
 
@@ -85,6 +85,7 @@ struct App::Impl {
   std::unique_ptr<domain::SubscriptionService> subscriptions;
   std::unique_ptr<domain::UserDirectory> users;
   std::unique_ptr<domain::JobRunner> jobs;
+  std::unique_ptr<domain::AbuseGuard> abuse;
   std::unique_ptr<http::JwtVerifier> jwt;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<worker::Worker> worker;
@@ -97,7 +98,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
                                          std::shared_ptr<RandomSource> random,
                                          std::shared_ptr<IdGenerator> ids) {
   if (config.jwt_secret.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
+    return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidConfig,
                      "JWT_SECRET: required to serve (see README: make run creates one in .env)");
   }
   std::unique_ptr<App> app(new App());
@@ -113,7 +114,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   for (const auto& job : kScheduledJobs) {
     auto cron = worker::CronExpression::Parse(s.config.*job.cron);
     if (!cron) {
-      return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
+      return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidConfig,
                        "CRON for " + std::string(job.name) + ": " + cron.error().message);
     }
     Impl* impl = &s;
@@ -138,11 +139,13 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads
                       : sqlite                          ? 4
                                                         : s.config.db_pool_size;
-  http::ServerOptions options{s.config.host, s.config.port, workers,
-                              s.config.referral_enabled};
+  s.abuse = std::make_unique<domain::AbuseGuard>(s.config.abuse, *s.clock);
+  http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,
+                              s.config.trust_forwarded_for};
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
-                                  *s.random, *s.jwt, *s.jobs, s.metrics, s.started_at});
+                                  *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse,
+                                  s.started_at});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }

@@ -180,7 +180,7 @@ int RunJob(const std::string& name) {
     return 2;
   }
   std::cout << http::JobResultJson(*result).dump() << "\n";
-  return result->status == "success" ? 0 : 1;
+  return result->status == domain::AuditStatus::kSuccess ? 0 : 1;
 }
 
 // Compares every read model with a recount over the base tables; with `repair`, rebuilds the

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <string_view>
 
+#include "domain/limits.hpp"
 #include "worker/cron.hpp"
 
 extern char** environ;  // NOLINT: POSIX
@@ -13,7 +14,7 @@ namespace referrald::app {
 namespace {
 
 Error Bad(const std::string& var, const std::string& why) {
-  return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG", var + ": " + why);
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidConfig, var + ": " + why);
 }
 
 // Parses an integer in [lo, hi] from the variable, or keeps `out` when the variable is unset.
@@ -126,8 +127,10 @@ Result<Config> LoadConfig(const Environment& env) {
       Int(env, "DATABASE_TIMEOUT_MS", 50, 600000, c.database_timeout_ms),
       JwtSecret(env, c.jwt_secret),
       Bool(env, "ENABLE_REFERRAL_SYSTEM", c.referral_enabled),
-      Int(env, "REFERRAL_CODE_LENGTH", 6, 32, c.referral.code_length),
-      Int(env, "REFERRAL_CODE_EXPIRATION_DAYS", 1, 3650, c.referral.code_expiration_days),
+      Int(env, "REFERRAL_CODE_LENGTH", domain::kMinCodeLength, domain::kMaxCodeLength,
+          c.referral.code_length),
+      Int(env, "REFERRAL_CODE_EXPIRATION_DAYS", 1, domain::kMaxExpiresInDays,
+          c.referral.code_expiration_days),
       Int(env, "REFERRAL_REWARD_DAYS", 1, 3650, c.referral.reward_days),
       Int(env, "REFERRAL_REWARD_CLAIM_DAYS", 0, 3650, c.referral.reward_claim_days),
       Int(env, "REFERRAL_MASTER_THRESHOLD", 1, 1000000, c.referral.master_threshold),
@@ -138,6 +141,11 @@ Result<Config> LoadConfig(const Environment& env) {
       OneOf(env, "LOG_LEVEL", {"trace", "debug", "info", "warn", "error", "off"}, c.log_level),
       OneOf(env, "LOG_FORMAT", {"text", "json"}, c.log_format),
       Int(env, "HTTP_WORKER_THREADS", 1, 64, c.http_worker_threads),
+      Int(env, "RATE_LIMIT_FAILED_TRACKS_PER_HOUR", 0, 1000000, c.abuse.failed_tracks_per_hour),
+      Int(env, "RATE_LIMIT_FAILED_TRACKS_PER_IP_PER_HOUR", 0, 1000000,
+          c.abuse.failed_tracks_per_ip_per_hour),
+      Int(env, "RATE_LIMIT_WRITES_PER_MINUTE", 0, 1000000, c.abuse.writes_per_minute),
+      Bool(env, "TRUST_FORWARDED_FOR", c.trust_forwarded_for),
   };
   for (const Status& check : checks) {
     if (!check) return check.error();
@@ -158,7 +166,7 @@ Result<Environment> ReadDotEnv(const std::string& path) {
     if (t.rfind("export ", 0) == 0) t = Trim(std::string_view(t).substr(7));
     const auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return MakeError(ErrorCode::kInvalidArgument, "INVALID_CONFIG",
+      return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidConfig,
                        path + ":" + std::to_string(number) + ": expected KEY=VALUE");
     }
     std::string key = Trim(std::string_view(t).substr(0, eq));

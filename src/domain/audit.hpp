@@ -25,17 +25,17 @@ inline constexpr std::string_view kRewardClaimRefused = "reward_claim_refused";
 inline constexpr std::string_view kSubscriptionCreated = "subscription_created";
 inline constexpr std::string_view kPaymentDeclined = "payment_declined";
 
-inline constexpr std::string_view kSuccess = "success";
-inline constexpr std::string_view kFailed = "failed";
-inline constexpr std::string_view kPending = "pending";
+inline constexpr AuditStatus kSuccess = AuditStatus::kSuccess;
+inline constexpr AuditStatus kFailed = AuditStatus::kFailed;
+inline constexpr AuditStatus kPending = AuditStatus::kPending;
 
 // An entry with every field given; `id` comes from the domain's IdGenerator.
 inline AuditEntry Entry(std::string id, std::string_view service, std::string_view action,
-                        std::string_view status, std::optional<std::string> user_id,
-                        Details details, std::optional<std::string> error_message, TimePoint now) {
-  return AuditEntry{
-      std::move(id),      std::string(service), std::string(action),      std::string(status),
-      std::move(user_id), std::move(details),   std::move(error_message), now};
+                        AuditStatus status, std::optional<std::string> user_id, Details details,
+                        std::optional<std::string> error_message, TimePoint now) {
+  return AuditEntry{std::move(id),      std::string(service), std::string(action),
+                    status,             std::move(user_id),   std::move(details),
+                    std::move(error_message), now};
 }
 
 }  // namespace referrald::domain::audit

@@ -1,67 +1,99 @@
 #pragma once
 // The contract's domain errors, built in one place so every layer uses the same machine codes.
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
+#include "domain/limits.hpp"
 #include "util/result.hpp"
 
 namespace referrald::domain::errors {
 
 inline Error Invalid(std::string message) {
-  return MakeError(ErrorCode::kInvalidArgument, "VALIDATION_ERROR", std::move(message));
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kValidationError, std::move(message));
 }
+// The inputs whose rules the domain owns (limits.hpp), one message each.
+inline Error InvalidExpiresInDays() {
+  return Invalid("expiresInDays must be an integer between 1 and " +
+                 std::to_string(kMaxExpiresInDays));
+}
+inline Error InvalidTier() { return Invalid("tier must be \"premium\""); }
+inline Error InvalidNonce() {
+  return Invalid("nonce must be a non-empty string of at most " +
+                 std::to_string(kMaxNonceLength) + " printable characters");
+}
+inline Error InvalidPeriod() { return Invalid("period must be one of all, month, week"); }
+inline Error InvalidLeaderboardLimit() {
+  return Invalid("limit must be an integer between 1 and " +
+                 std::to_string(kMaxLeaderboardLimit));
+}
+inline Error InvalidTrendDays() {
+  return Invalid("days must be an integer between 1 and " + std::to_string(kMaxTrendDays));
+}
+inline Error InvalidRewardId() { return Invalid("rewardId must be a UUID"); }
+inline Error InvalidReferredUserId() { return Invalid("referredUserId must be a UUID"); }
 inline Error CodeExists(const std::string& code) {
-  Error e = MakeError(ErrorCode::kAlreadyExists, "CODE_EXISTS",
+  Error e = MakeError(ErrorCode::kAlreadyExists, Reason::kCodeExists,
                       "User already has an active referral code");
   e.extra = std::make_pair(std::string("referralCode"), code);
   return e;
 }
 // Internal to storage/domain: a generated code's text is already taken; the domain regenerates.
 inline Error CodeCollision() {
-  return MakeError(ErrorCode::kAlreadyExists, "CODE_COLLISION", "Referral code already taken");
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kCodeCollision, "Referral code already taken");
 }
 inline Error CodeNotFound() {
-  return MakeError(ErrorCode::kNotFound, "CODE_NOT_FOUND", "No referral code for this user");
+  return MakeError(ErrorCode::kNotFound, Reason::kCodeNotFound, "No referral code for this user");
 }
 inline Error InvalidCode() {
-  return MakeError(ErrorCode::kInvalidArgument, "INVALID_CODE", "Invalid or expired referral code");
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidCode, "Invalid or expired referral code");
 }
 inline Error SelfReferral() {
-  return MakeError(ErrorCode::kFailedPrecondition, "SELF_REFERRAL",
+  return MakeError(ErrorCode::kFailedPrecondition, Reason::kSelfReferral,
                    "You cannot use your own referral code");
 }
 inline Error CircularReferral() {
-  return MakeError(ErrorCode::kFailedPrecondition, "CIRCULAR_REFERRAL",
+  return MakeError(ErrorCode::kFailedPrecondition, Reason::kCircularReferral,
                    "The owner of this code was referred by you");
 }
 inline Error AlreadyReferred() {
-  return MakeError(ErrorCode::kAlreadyExists, "ALREADY_REFERRED", "User already has a referrer");
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadyReferred, "User already has a referrer");
 }
 inline Error RewardNotFound() {
-  return MakeError(ErrorCode::kNotFound, "REWARD_NOT_FOUND", "Reward not found or already claimed");
+  return MakeError(ErrorCode::kNotFound, Reason::kRewardNotFound, "Reward not found or already claimed");
 }
 inline Error RewardExpired() {
-  return MakeError(ErrorCode::kFailedPrecondition, "REWARD_EXPIRED", "Reward has expired");
+  return MakeError(ErrorCode::kFailedPrecondition, Reason::kRewardExpired, "Reward has expired");
 }
 inline Error ReferralNotFound() {
-  return MakeError(ErrorCode::kNotFound, "REFERRAL_NOT_FOUND", "No pending referral for this user");
+  return MakeError(ErrorCode::kNotFound, Reason::kReferralNotFound, "No pending referral for this user");
 }
 inline Error AlreadyConverted() {
-  return MakeError(ErrorCode::kAlreadyExists, "ALREADY_CONVERTED", "Referral already converted");
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadyConverted, "Referral already converted");
 }
 inline Error PaymentDeclined() {
-  return MakeError(ErrorCode::kPaymentRequired, "PAYMENT_DECLINED", "Payment was declined");
+  return MakeError(ErrorCode::kPaymentRequired, Reason::kPaymentDeclined, "Payment was declined");
 }
 inline Error AlreadySubscribed() {
-  return MakeError(ErrorCode::kAlreadyExists, "ALREADY_SUBSCRIBED",
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadySubscribed,
                    "User already has an active subscription");
+}
+// Over an abuse limit (abuse.hpp); `wait` until the budget frees, answered in whole seconds (at
+// least 1).
+inline Error RateLimited(std::chrono::milliseconds wait) {
+  const std::int64_t seconds = std::max<std::int64_t>(1, (wait.count() + 999) / 1000);
+  Error e = MakeError(ErrorCode::kTooManyRequests, Reason::kRateLimited,
+                      "Too many requests; try again in " + std::to_string(seconds) + " s");
+  e.retry_after_seconds = seconds;
+  return e;
 }
 // The database failed or is unreachable. The message never carries the driver's text.
 inline Error StorageUnavailable() {
-  return MakeError(ErrorCode::kUnavailable, "DATABASE_UNAVAILABLE", "The database is unavailable");
+  return MakeError(ErrorCode::kUnavailable, Reason::kDatabaseUnavailable, "The database is unavailable");
 }
 inline Error StorageFailure() {
-  return MakeError(ErrorCode::kInternal, "INTERNAL_ERROR", "Internal error");
+  return MakeError(ErrorCode::kInternal, Reason::kInternalError, "Internal error");
 }
 
 }  // namespace referrald::domain::errors

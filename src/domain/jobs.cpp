@@ -32,21 +32,21 @@ bool JobRunner::IsKnown(std::string_view name) {
 
 Result<JobResult> JobRunner::Run(std::string_view name) {
   if (!IsKnown(name)) {
-    return MakeError(ErrorCode::kNotFound, "JOB_NOT_FOUND", "Unknown job: " + std::string(name));
+    return MakeError(ErrorCode::kNotFound, Reason::kJobNotFound, "Unknown job: " + std::string(name));
   }
   const TimePoint start = clock_.Now();
   Log(name, audit::kPending, {{"event", std::string("started")}}, std::nullopt, start);
   auto details = Execute(name, start);
   const TimePoint end = clock_.Now();
   const auto duration_ms = static_cast<std::int64_t>((end - start).count());
-  JobResult result{std::string(name), std::string(audit::kSuccess), {}, {}};
+  JobResult result{std::string(name), audit::kSuccess, {}, {}};
   if (details) {
     result.details = std::move(*details);
     result.details.emplace_back("durationMs", duration_ms);
     Log(name, audit::kSuccess, result.details, std::nullopt, end);
     spdlog::info("job {} succeeded in {} ms", name, duration_ms);
   } else {
-    result.status = std::string(audit::kFailed);
+    result.status = audit::kFailed;
     result.error = details.error().message;
     result.details.emplace_back("durationMs", duration_ms);
     Log(name, audit::kFailed, result.details, result.error, end);
@@ -62,7 +62,7 @@ std::optional<JobResult> JobRunner::RunScheduled(std::string_view name, TimePoin
       store_, [&](WriteTx& tx) { return tx.ClaimScheduledRun(std::string(name), slot, now); });
   if (!claimed) {
     JobResult failed{std::string(name),
-                     std::string(audit::kFailed),
+                     audit::kFailed,
                      {{"slot", FormatIso8601(slot)}},
                      "could not claim the scheduled slot: " + claimed.error().message};
     Log(name, audit::kFailed, failed.details, failed.error, now);
@@ -139,7 +139,7 @@ Result<std::int64_t> JobRunner::AwardBadges(TimePoint now) {
   return granted;
 }
 
-void JobRunner::Log(std::string_view job, std::string_view status, Details details,
+void JobRunner::Log(std::string_view job, AuditStatus status, Details details,
                     std::optional<std::string> error, TimePoint now) {
   auto appended = Transact(store_, [&](WriteTx& tx) {
     return tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceWorker, job, status,

@@ -26,7 +26,7 @@ inline constexpr std::string_view kReferralMasterBadge = "Referral Master";
 
 struct JobResult {
   std::string job;
-  std::string status;  // "success" or "failed"
+  AuditStatus status = AuditStatus::kSuccess;  // success or failed
   Details details;
   std::string error;  // set when failed
 };
@@ -53,7 +53,7 @@ class JobRunner {
   Result<Details> Execute(std::string_view name, TimePoint now);
   // Grants the badge to every user at the threshold, each in its own transaction.
   Result<std::int64_t> AwardBadges(TimePoint now);
-  void Log(std::string_view job, std::string_view status, Details details,
+  void Log(std::string_view job, AuditStatus status, Details details,
            std::optional<std::string> error, TimePoint now);
 
   Store& store_;

@@ -24,6 +24,25 @@ std::string_view ToString(RewardType t) {
   return "free_premium";
 }
 
+std::string_view ToString(AuditStatus s) {
+  switch (s) {
+    case AuditStatus::kSuccess:
+      return "success";
+    case AuditStatus::kFailed:
+      return "failed";
+    case AuditStatus::kPending:
+      return "pending";
+  }
+  return "failed";
+}
+
+std::optional<AuditStatus> ParseAuditStatus(std::string_view s) {
+  if (s == "success") return AuditStatus::kSuccess;
+  if (s == "failed") return AuditStatus::kFailed;
+  if (s == "pending") return AuditStatus::kPending;
+  return std::nullopt;
+}
+
 std::optional<ReferralStatus> ParseReferralStatus(std::string_view s) {
   if (s == "pending") return ReferralStatus::kPending;
   if (s == "converted") return ReferralStatus::kConverted;

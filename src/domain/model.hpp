@@ -149,6 +149,9 @@ struct ReadModels {
   bool operator==(const ReadModels&) const = default;
 };
 
+// The status of an automation_logs row, and of a job run.
+enum class AuditStatus { kSuccess, kFailed, kPending };
+
 // One automation_logs row. Details become a JSON object in storage (codec/json_codec.hpp).
 using AuditValue = std::variant<std::string, std::int64_t, double, bool>;
 using Details = std::vector<std::pair<std::string, AuditValue>>;
@@ -156,7 +159,7 @@ struct AuditEntry {
   std::string id;
   std::string service;
   std::string action;
-  std::string status;  // "success", "failed", "pending"
+  AuditStatus status = AuditStatus::kSuccess;
   std::optional<std::string> user_id;
   Details details;
   std::optional<std::string> error_message;
@@ -164,6 +167,8 @@ struct AuditEntry {
 };
 
 std::string_view ToString(ReferralStatus s);
+std::string_view ToString(AuditStatus s);
+std::optional<AuditStatus> ParseAuditStatus(std::string_view s);
 std::string_view ToString(RewardType t);
 std::optional<ReferralStatus> ParseReferralStatus(std::string_view s);
 std::optional<RewardType> ParseRewardType(std::string_view s);

@@ -4,7 +4,9 @@
 
 #include "domain/audit.hpp"
 #include "domain/errors.hpp"
+#include "domain/limits.hpp"
 #include "util/time_format.hpp"
+#include "util/uuid.hpp"
 
 namespace referrald::domain {
 namespace {
@@ -12,9 +14,6 @@ namespace {
 // Attempts before giving up on finding an unused code. With 32^8 codes a second attempt is
 // already astronomically rare; running out means the code space is nearly full.
 constexpr int kMaxCodeAttempts = 10;
-constexpr std::int64_t kMaxExpiresInDays = 3650;
-constexpr int kMaxLeaderboardLimit = 100;
-constexpr int kMaxTrendDays = 365;
 
 // Errors of the database itself are not refusals: they are not audited as such.
 bool IsRefusal(const Error& error) {
@@ -35,16 +34,14 @@ ReferralService::ReferralService(Store& store, const Clock& clock, RandomSource&
 Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
                                                    std::optional<std::int64_t> expires_in_days) {
   const std::int64_t days = expires_in_days.value_or(settings_.code_expiration_days);
-  if (days < 1 || days > kMaxExpiresInDays) {
-    return errors::Invalid("expiresInDays must be an integer between 1 and 3650");
-  }
+  if (days < 1 || days > kMaxExpiresInDays) return errors::InvalidExpiresInDays();
   for (int attempt = 1; attempt <= kMaxCodeAttempts; ++attempt) {
     const TimePoint now = clock_.Now();
     const ReferralCode code = NewCode(actor, days, now);
     bool collided = false;
     auto created = Transact(store_, [&](WriteTx& tx) -> Result<ReferralCode> {
       auto inserted = GenerateCodeIn(tx, actor, code);
-      collided = !inserted && inserted.error().machine == "CODE_COLLISION";
+      collided = !inserted && inserted.error().reason == Reason::kCodeCollision;
       return inserted;
     });
     if (!collided) return created;
@@ -56,7 +53,7 @@ Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
     });
     if (!logged) spdlog::error("could not write automation log for a code collision");
   }
-  return MakeError(ErrorCode::kUnavailable, "CODE_SPACE_EXHAUSTED",
+  return MakeError(ErrorCode::kUnavailable, Reason::kCodeSpaceExhausted,
                    "Could not generate a unique referral code; try again");
 }
 
@@ -106,7 +103,7 @@ Result<Referral> ReferralService::Track(const Actor& actor, std::string_view cod
   const std::string code = NormalizeCode(code_input);
   const TimePoint now = clock_.Now();
   // A code outside the alphabet or of an impossible length cannot exist: refuse without a lookup.
-  bool plausible = !code.empty() && code.size() <= 32;
+  bool plausible = !code.empty() && code.size() <= static_cast<std::size_t>(kMaxCodeLength);
   for (char c : code) plausible = plausible && kCodeAlphabet.find(c) != std::string_view::npos;
   if (!plausible) {
     // Only the alphabet's characters reach the log, so no caller-controlled text is stored.
@@ -164,7 +161,9 @@ Result<std::vector<Reward>> ReferralService::Rewards(const std::string& user_id)
   return store_.ListRewards(user_id);
 }
 
-Result<Reward> ReferralService::ClaimReward(const Actor& actor, const std::string& reward_id) {
+Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view reward_id_text) {
+  if (!IsUuid(reward_id_text)) return errors::InvalidRewardId();
+  const std::string reward_id = CanonicalUuid(reward_id_text);
   const TimePoint now = clock_.Now();
   auto claimed = Transact(store_, [&](WriteTx& tx) -> Result<Reward> {
     if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
@@ -205,9 +204,7 @@ Result<Reward> ReferralService::ClaimReward(const Actor& actor, const std::strin
 
 Result<std::vector<LeaderboardEntry>> ReferralService::Leaderboard(Period period, int limit,
                                                                    bool reveal_emails) {
-  if (limit < 1 || limit > kMaxLeaderboardLimit) {
-    return errors::Invalid("limit must be an integer between 1 and 100");
-  }
+  if (limit < 1 || limit > kMaxLeaderboardLimit) return errors::InvalidLeaderboardLimit();
   auto rows = store_.Leaderboard(PeriodDays(period), clock_.Now(), limit);
   if (!rows) return rows;
   AssignCompetitionRanks(*rows);
@@ -228,9 +225,7 @@ Result<AnalyticsSummary> ReferralService::Analytics(Period period) {
 }
 
 Result<std::vector<DailyCount>> ReferralService::Trends(int days) {
-  if (days < 1 || days > kMaxTrendDays) {
-    return errors::Invalid("days must be an integer between 1 and 365");
-  }
+  if (days < 1 || days > kMaxTrendDays) return errors::InvalidTrendDays();
   const TimePoint now = clock_.Now();
   const std::int64_t today = UtcDayNumber(now);
   auto sparse = store_.DailyCounts(today - (days - 1), today);
@@ -239,7 +234,9 @@ Result<std::vector<DailyCount>> ReferralService::Trends(int days) {
 }
 
 Result<Conversion> ReferralService::Convert(const Actor& actor,
-                                            const std::string& referred_user_id) {
+                                            std::string_view referred_user_id_text) {
+  if (!IsUuid(referred_user_id_text)) return errors::InvalidReferredUserId();
+  const std::string referred_user_id = CanonicalUuid(referred_user_id_text);
   const TimePoint now = clock_.Now();
   auto converted = Transact(store_, [&](WriteTx& tx) -> Result<Conversion> {
     if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
@@ -302,7 +299,7 @@ void ReferralService::CountConversion() {
 
 void ReferralService::Refused(std::string_view action, const Actor& actor, const Error& error,
                               Details details) {
-  details.emplace_back("reason", error.machine);
+  details.emplace_back("reason", std::string(error.machine()));
   const TimePoint now = clock_.Now();
   auto appended = Transact(store_, [&](WriteTx& tx) -> Status {
     if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted;

@@ -36,15 +36,17 @@ class ReferralService {
   Result<Referral> Track(const Actor& actor, std::string_view code_input);
   Result<ReferrerStats> Stats(const std::string& user_id);
   Result<std::vector<Reward>> Rewards(const std::string& user_id);
-  // Errors: RewardNotFound (unknown, another user's, already claimed), RewardExpired.
-  Result<Reward> ClaimReward(const Actor& actor, const std::string& reward_id);
+  // Errors: InvalidRewardId (not a UUID), RewardNotFound (unknown, another user's, already
+  // claimed), RewardExpired.
+  Result<Reward> ClaimReward(const Actor& actor, std::string_view reward_id);
   // limit 1..100. Emails masked unless reveal_emails.
   Result<std::vector<LeaderboardEntry>> Leaderboard(Period period, int limit, bool reveal_emails);
   Result<AnalyticsSummary> Analytics(Period period);
   // days 1..365.
   Result<std::vector<DailyCount>> Trends(int days);
-  // processReferralConversion by hand (an admin). Errors: ReferralNotFound, AlreadyConverted.
-  Result<Conversion> Convert(const Actor& actor, const std::string& referred_user_id);
+  // processReferralConversion by hand (an admin). Errors: InvalidReferredUserId (not a UUID),
+  // ReferralNotFound, AlreadyConverted.
+  Result<Conversion> Convert(const Actor& actor, std::string_view referred_user_id);
 
   // --- the same rules inside a caller's transaction (composition, bulk loading) ---
 

@@ -1,7 +1,11 @@
 #include "domain/rules.hpp"
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+
+#include "domain/errors.hpp"
+#include "domain/limits.hpp"
 
 #include "util/time_format.hpp"
 
@@ -34,6 +38,45 @@ std::optional<Period> ParsePeriod(std::string_view s) {
   if (s == "month") return Period::kMonth;
   if (s == "week") return Period::kWeek;
   return std::nullopt;
+}
+
+namespace {
+
+// A decimal integer of at most 9 digits (no sign) in [min, max]; `fallback` when absent.
+Result<int> BoundedInt(std::optional<std::string_view> text, int fallback, int min, int max,
+                       const Error& invalid) {
+  if (!text) return fallback;
+  if (text->empty() || text->size() > 9 ||
+      !std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return invalid;
+  }
+  int value = 0;
+  for (char c : *text) value = value * 10 + (c - '0');
+  if (value < min || value > max) return invalid;
+  return value;
+}
+
+}  // namespace
+
+Result<Period> ParsePeriodParam(std::optional<std::string_view> text) {
+  if (!text) return Period::kAll;
+  auto period = ParsePeriod(*text);
+  if (!period) return errors::InvalidPeriod();
+  return *period;
+}
+
+Result<int> ParseLeaderboardLimit(std::optional<std::string_view> text) {
+  return BoundedInt(text, kDefaultLeaderboardLimit, 1, kMaxLeaderboardLimit,
+                    errors::InvalidLeaderboardLimit());
+}
+
+Result<int> ParseTrendDays(std::optional<std::string_view> text) {
+  return BoundedInt(text, kDefaultTrendDays, 1, kMaxTrendDays, errors::InvalidTrendDays());
+}
+
+bool HasControlCharacter(std::string_view s) {
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
 std::optional<int> PeriodDays(Period period) {

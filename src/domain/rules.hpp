@@ -10,6 +10,7 @@
 #include "domain/model.hpp"
 #include "util/clock.hpp"
 #include "util/random.hpp"
+#include "util/result.hpp"
 
 namespace referrald::domain {
 
@@ -24,6 +25,15 @@ std::string NormalizeCode(std::string_view input);
 
 enum class Period { kAll, kMonth, kWeek };
 std::optional<Period> ParsePeriod(std::string_view s);
+
+// The read routes' query parameters, parsed and checked (absent: the default).
+// Errors: InvalidPeriod, InvalidLeaderboardLimit, InvalidTrendDays.
+Result<Period> ParsePeriodParam(std::optional<std::string_view> text);
+Result<int> ParseLeaderboardLimit(std::optional<std::string_view> text);
+Result<int> ParseTrendDays(std::optional<std::string_view> text);
+
+// True when `s` has an ASCII control character.
+bool HasControlCharacter(std::string_view s);
 
 // A period is "today and the days before it": week = 7 UTC days, month = 30.
 inline constexpr int kWeekDays = 7;

@@ -4,13 +4,14 @@
 
 #include "domain/audit.hpp"
 #include "domain/errors.hpp"
+#include "domain/limits.hpp"
+#include "domain/rules.hpp"
 
 namespace referrald::domain {
 namespace {
 
 constexpr std::string_view kDeclinedPrefix = "fake-processor-declined";
 constexpr std::string_view kPremium = "premium";
-constexpr std::size_t kMaxNonceLength = 256;
 
 }  // namespace
 
@@ -38,9 +39,9 @@ SubscriptionService::SubscriptionService(Store& store, PaymentProvider& payments
 
 Result<SubscriptionCreated> SubscriptionService::Create(const Actor& actor, std::string_view tier,
                                                         std::string_view nonce) {
-  if (tier != kPremium) return errors::Invalid("tier must be \"premium\"");
-  if (nonce.empty() || nonce.size() > kMaxNonceLength) {
-    return errors::Invalid("nonce must be a non-empty string of at most 256 characters");
+  if (tier != kPremium) return errors::InvalidTier();
+  if (nonce.empty() || nonce.size() > kMaxNonceLength || HasControlCharacter(nonce)) {
+    return errors::InvalidNonce();
   }
   // Refuse a second subscription before charging: the unique index still decides races.
   auto active = store_.FindActiveSubscription(actor.id);
@@ -83,7 +84,7 @@ Result<SubscriptionCreated> SubscriptionService::Create(const Actor& actor, std:
     }
     return result;
   });
-  if (!created && created.error().machine == "ALREADY_SUBSCRIBED") {
+  if (!created && created.error().reason == Reason::kAlreadySubscribed) {
     // Lost a race with a concurrent subscription of the same user after charging.
     spdlog::warn("subscription race lost after charge; provider reference must be refunded");
   }

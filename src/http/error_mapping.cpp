@@ -18,7 +18,14 @@ int HttpStatus(ErrorCode code) {
     case ErrorCode::kNotFound:
       return status::kNotFound;
     case ErrorCode::kAlreadyExists:
+    case ErrorCode::kConflict:
       return status::kConflict;
+    case ErrorCode::kMethodNotAllowed:
+      return status::kMethodNotAllowed;
+    case ErrorCode::kUnprocessable:
+      return status::kUnprocessableEntity;
+    case ErrorCode::kTooManyRequests:
+      return status::kTooManyRequests;
     case ErrorCode::kPayloadTooLarge:
       return status::kPayloadTooLarge;
     case ErrorCode::kUnavailable:
@@ -32,7 +39,7 @@ int HttpStatus(ErrorCode code) {
 Response ErrorResponse(const Error& error, std::string_view request_id) {
   nlohmann::json body = nlohmann::json::object();
   body["error"] = error.message;
-  body["code"] = error.machine;
+  body["code"] = std::string(error.machine());
   body["requestId"] = std::string(request_id);
   if (error.extra && error.extra->first != "error" && error.extra->first != "code" &&
       error.extra->first != "requestId") {
@@ -40,35 +47,43 @@ Response ErrorResponse(const Error& error, std::string_view request_id) {
   }
   Response response;
   response.status = HttpStatus(error.code);
+  response.reason = error.reason;
+  if (error.retry_after_seconds) {
+    response.SetHeader("Retry-After", std::to_string(*error.retry_after_seconds));
+  }
   response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return response;
 }
 
 namespace http_errors {
-Error NotFound() { return MakeError(ErrorCode::kNotFound, "NOT_FOUND", "Route not found"); }
+Error NotFound() { return MakeError(ErrorCode::kNotFound, Reason::kNotFound, "Route not found"); }
+Error MethodNotAllowed() {
+  return MakeError(ErrorCode::kMethodNotAllowed, Reason::kMethodNotAllowed,
+                   "Method not allowed on this path");
+}
 Error Unauthorized() {
-  return MakeError(ErrorCode::kUnauthenticated, "UNAUTHORIZED",
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kUnauthorized,
                    "Missing or invalid authentication token");
 }
 Error Forbidden() {
-  return MakeError(ErrorCode::kPermissionDenied, "FORBIDDEN", "Administrator access required");
+  return MakeError(ErrorCode::kPermissionDenied, Reason::kForbidden, "Administrator access required");
 }
 Error PayloadTooLarge() {
-  return MakeError(ErrorCode::kPayloadTooLarge, "PAYLOAD_TOO_LARGE", "Request body exceeds 64 KiB");
+  return MakeError(ErrorCode::kPayloadTooLarge, Reason::kPayloadTooLarge, "Request body exceeds 64 KiB");
 }
 Error ServiceDisabled() {
-  return MakeError(ErrorCode::kUnavailable, "SERVICE_DISABLED", "The referral system is disabled");
+  return MakeError(ErrorCode::kUnavailable, Reason::kServiceDisabled, "The referral system is disabled");
 }
-Error Internal() { return MakeError(ErrorCode::kInternal, "INTERNAL_ERROR", "Internal error"); }
+Error Internal() { return MakeError(ErrorCode::kInternal, Reason::kInternalError, "Internal error"); }
 Error ShuttingDown() {
-  return MakeError(ErrorCode::kUnavailable, "SHUTTING_DOWN", "The server is shutting down");
+  return MakeError(ErrorCode::kUnavailable, Reason::kShuttingDown, "The server is shutting down");
 }
 Error InvalidJson() {
-  return MakeError(ErrorCode::kInvalidArgument, "INVALID_JSON",
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidJson,
                    "Request body must be a valid JSON object");
 }
 Error Validation(std::string message) {
-  return MakeError(ErrorCode::kInvalidArgument, "VALIDATION_ERROR", std::move(message));
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kValidationError, std::move(message));
 }
 }  // namespace http_errors
 

@@ -19,6 +19,7 @@ inline Response ErrorResponse(const Error& error, const Request& request) {
 // Errors the HTTP layer itself raises.
 namespace http_errors {
 Error NotFound();                       // 404 NOT_FOUND: no such route
+Error MethodNotAllowed();               // 405 METHOD_NOT_ALLOWED: the path has other methods
 Error Unauthorized();                   // 401 UNAUTHORIZED
 Error Forbidden();                      // 403 FORBIDDEN
 Error PayloadTooLarge();                // 413 PAYLOAD_TOO_LARGE

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "codec/json_codec.hpp"
+#include "domain/errors.hpp"
 #include "http/error_mapping.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
@@ -48,18 +49,6 @@ Result<std::string> RequiredString(const json& object, const char* name) {
   return field->get<std::string>();
 }
 
-Result<std::string> RequiredUuid(const json& object, const char* name) {
-  auto text = RequiredString(object, name);
-  if (!text) return text.error();
-  if (!IsUuid(*text)) return Validation(std::string(name) + " must be a UUID");
-  return CanonicalUuid(*text);
-}
-
-bool HasControlCharacter(std::string_view s) {
-  return std::any_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
-}
-
 json OptionalTime(const std::optional<TimePoint>& t) {
   return t ? json(FormatIso8601(*t)) : json(nullptr);
 }
@@ -77,19 +66,13 @@ Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body) {
   if (!object) return object.error();
   const json* days = Field(*object, "expiresInDays");
   if (days == nullptr) return out;
-  constexpr const char* kMessage = "expiresInDays must be an integer between 1 and 3650";
-  if (!days->is_number_integer()) return Validation(kMessage);
-  if (days->is_number_unsigned()) {
-    const auto value = days->get<std::uint64_t>();
-    if (value < 1 || value > static_cast<std::uint64_t>(kMaxExpiresInDays)) {
-      return Validation(kMessage);
-    }
-    out.expires_in_days = static_cast<std::int64_t>(value);
-  } else {
-    const auto value = days->get<std::int64_t>();
-    if (value < 1 || value > kMaxExpiresInDays) return Validation(kMessage);
-    out.expires_in_days = value;
+  // Not an integer, or one no int64 holds: the domain's message for the field.
+  if (!days->is_number_integer()) return domain::errors::InvalidExpiresInDays();
+  if (days->is_number_unsigned() &&
+      days->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+    return domain::errors::InvalidExpiresInDays();
   }
+  out.expires_in_days = days->get<std::int64_t>();
   return out;
 }
 
@@ -98,17 +81,13 @@ Result<TrackBody> ParseTrackBody(std::string_view body) {
   if (!object) return object.error();
   auto code = RequiredString(*object, "referralCode");
   if (!code) return code.error();
-  if (code->size() > kMaxReferralCodeLength) {
-    return MakeError(ErrorCode::kInvalidArgument, "INVALID_CODE",
-                     "Invalid or expired referral code");
-  }
   return TrackBody{std::move(*code)};
 }
 
 Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body) {
   auto object = ParseObject(body);
   if (!object) return object.error();
-  auto id = RequiredUuid(*object, "rewardId");
+  auto id = RequiredString(*object, "rewardId");
   if (!id) return id.error();
   return ClaimRewardBody{std::move(*id)};
 }
@@ -116,7 +95,7 @@ Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body) {
 Result<ConvertBody> ParseConvertBody(std::string_view body) {
   auto object = ParseObject(body);
   if (!object) return object.error();
-  auto id = RequiredUuid(*object, "referredUserId");
+  auto id = RequiredString(*object, "referredUserId");
   if (!id) return id.error();
   return ConvertBody{std::move(*id)};
 }
@@ -126,25 +105,12 @@ Result<CreateSubscriptionBody> ParseCreateSubscriptionBody(std::string_view body
   if (!object) return object.error();
   auto tier = RequiredString(*object, "tier");
   if (!tier) return tier.error();
-  if (*tier != "premium") return Validation("tier must be \"premium\"");
   auto nonce = RequiredString(*object, "nonce");
   if (!nonce) return nonce.error();
-  if (nonce->empty() || nonce->size() > kMaxNonceLength || HasControlCharacter(*nonce)) {
-    return Validation("nonce must be a non-empty string of at most 256 printable characters");
-  }
   return CreateSubscriptionBody{std::move(*tier), std::move(*nonce)};
 }
 
 // --- query parameters -----------------------------------------------------------------------
-
-Result<domain::Period> ParsePeriodParam(const Request& request, domain::Period fallback) {
-  const auto value = request.QueryParam("period");
-  if (!value) return fallback;
-  if (*value == "all") return domain::Period::kAll;
-  if (*value == "month") return domain::Period::kMonth;
-  if (*value == "week") return domain::Period::kWeek;
-  return Validation("period must be one of all, month, week");
-}
 
 Result<int> ParseIntParam(const Request& request, std::string_view name, int fallback, int min,
                           int max) {
@@ -272,7 +238,7 @@ json PremiumStatusJson(const domain::PremiumStatus& premium) {
 
 json JobResultJson(const domain::JobResult& result) {
   json out{
-      {"job", result.job}, {"status", result.status}, {"details", codec::ToJson(result.details)}};
+      {"job", result.job}, {"status", std::string(domain::ToString(result.status))}, {"details", codec::ToJson(result.details)}};
   if (!result.error.empty()) out["error"] = result.error;
   return out;
 }
@@ -283,7 +249,7 @@ json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries) {
     out.push_back({{"id", e.id},
                    {"service", e.service},
                    {"action", e.action},
-                   {"status", e.status},
+                   {"status", std::string(domain::ToString(e.status))},
                    {"userId", e.user_id ? json(*e.user_id) : json(nullptr)},
                    {"details", codec::ToJson(e.details)},
                    {"errorMessage", e.error_message ? json(*e.error_message) : json(nullptr)},

@@ -1,7 +1,8 @@
 #pragma once
-// JSON at the HTTP edge (nlohmann-json): request bodies and query parameters parsed into typed
-// values (400 INVALID_JSON / VALIDATION_ERROR on failure), domain values serialised in the
-// contract's camelCase shapes.
+// JSON at the HTTP edge (nlohmann-json): request bodies parsed into typed values — JSON types
+// only (400 INVALID_JSON / VALIDATION_ERROR); ranges, formats and their messages are the domain's
+// (domain/limits.hpp, domain/errors.hpp) — and domain values serialised in the contract's
+// camelCase shapes.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -22,40 +23,32 @@ namespace referrald::http {
 // --- bodies ---------------------------------------------------------------------------------
 
 struct GenerateCodeBody {
-  std::optional<std::int64_t> expires_in_days;  // 1..3650 when present
+  std::optional<std::int64_t> expires_in_days;  // any integer; the domain checks its range
 };
 struct TrackBody {
-  std::string referral_code;  // as sent; the domain trims and uppercases
+  std::string referral_code;  // as sent; the domain trims, uppercases and checks it
 };
 struct ClaimRewardBody {
-  std::string reward_id;  // canonical lowercase UUID
+  std::string reward_id;  // as sent; the domain checks it is a UUID
 };
 struct ConvertBody {
-  std::string referred_user_id;  // canonical lowercase UUID
+  std::string referred_user_id;  // as sent; the domain checks it is a UUID
 };
 struct CreateSubscriptionBody {
-  std::string tier;   // "premium"
-  std::string nonce;  // 1..256 characters
+  std::string tier;   // the domain checks it is "premium"
+  std::string nonce;  // the domain checks its length and characters
 };
 
-inline constexpr std::int64_t kMaxExpiresInDays = 3650;
-inline constexpr std::size_t kMaxReferralCodeLength = 64;
-inline constexpr std::size_t kMaxNonceLength = 256;
 
-// An empty (or all-whitespace) body is allowed: every field is optional.
 Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body);
 Result<TrackBody> ParseTrackBody(std::string_view body);
 Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body);
 Result<ConvertBody> ParseConvertBody(std::string_view body);
 Result<CreateSubscriptionBody> ParseCreateSubscriptionBody(std::string_view body);
 
-// --- query parameters -----------------------------------------------------------------------
-
-// `period`: all | month | week; `fallback` when absent.
-Result<domain::Period> ParsePeriodParam(const Request& request,
-                                        domain::Period fallback = domain::Period::kAll);
 // A decimal integer in [min, max]; `fallback` when absent. Anything else (empty, sign, "5x",
-// out of range) → VALIDATION_ERROR naming the parameter.
+// out of range) → VALIDATION_ERROR naming the parameter. (The read routes' own parameters are
+// parsed by the domain: domain::ParseLeaderboardLimit and friends.)
 Result<int> ParseIntParam(const Request& request, std::string_view name, int fallback, int min,
                           int max);
 

@@ -22,7 +22,7 @@ constexpr std::size_t kMaxTokenLength = 8192;
 constexpr std::size_t kSha256Length = 32;
 
 Error Unauthorized() {
-  return MakeError(ErrorCode::kUnauthenticated, "UNAUTHORIZED",
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kUnauthorized,
                    "Missing or invalid authentication token");
 }
 

@@ -65,8 +65,14 @@ std::string_view ReasonPhrase(int status) {
       return "Forbidden";
     case status::kNotFound:
       return "Not Found";
+    case status::kMethodNotAllowed:
+      return "Method Not Allowed";
     case status::kConflict:
       return "Conflict";
+    case status::kUnprocessableEntity:
+      return "Unprocessable Entity";
+    case status::kTooManyRequests:
+      return "Too Many Requests";
     case status::kPayloadTooLarge:
       return "Payload Too Large";
     case status::kInternalServerError:

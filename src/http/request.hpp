@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "domain/model.hpp"
+#include "util/result.hpp"
 
 namespace referrald::http {
 
@@ -33,6 +34,7 @@ struct Request {
   std::string body;
   Fields route_params;     // named parameters of the matched route (":name")
   std::string request_id;  // the X-Request-Id this request answers with
+  std::string client_address;  // the peer's IP address, as text; empty when unknown
   Caller caller;           // set by the pipeline for authenticated routes
 
   // The first query parameter named `key`; nullopt when absent.
@@ -52,8 +54,11 @@ inline constexpr int kUnauthorized = 401;
 inline constexpr int kPaymentRequired = 402;
 inline constexpr int kForbidden = 403;
 inline constexpr int kNotFound = 404;
+inline constexpr int kMethodNotAllowed = 405;
 inline constexpr int kConflict = 409;
 inline constexpr int kPayloadTooLarge = 413;
+inline constexpr int kUnprocessableEntity = 422;
+inline constexpr int kTooManyRequests = 429;
 inline constexpr int kInternalServerError = 500;
 inline constexpr int kServiceUnavailable = 503;
 }  // namespace status
@@ -62,6 +67,9 @@ struct Response {
   int status = status::kOk;
   std::string body;
   Fields headers;  // besides Content-Type and X-Request-Id, which the pipeline sets
+  // The machine code of an error response (set by ErrorResponse), so that the pipeline can act
+  // on a refusal without reading the body back.
+  std::optional<Reason> reason;
 
   // The first header named `name` (case-insensitive); nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> Header(std::string_view name) const;

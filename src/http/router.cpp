@@ -24,7 +24,8 @@ const std::vector<Route>& Routes() {
       {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode,
        Provision::kUseCase},
       {Method::kGet, "/api/referral/code", Auth::kUser, HandleGetCode},
-      {Method::kPost, "/api/referral/track", Auth::kUser, HandleTrack, Provision::kUseCase},
+      {Method::kPost, "/api/referral/track", Auth::kUser, HandleTrack, Provision::kUseCase,
+       Budget::kFailedTracks},
       {Method::kGet, "/api/referral/stats", Auth::kUser, HandleStats},
       {Method::kGet, "/api/referral/rewards", Auth::kUser, HandleRewards},
       {Method::kPost, "/api/referral/claim-reward", Auth::kUser, HandleClaimReward,
@@ -41,7 +42,60 @@ const std::vector<Route>& Routes() {
   return kRoutes;
 }
 
+std::string_view ToString(Method method) {
+  switch (method) {
+    case Method::kGet:
+      return "GET";
+    case Method::kPost:
+      return "POST";
+    case Method::kDelete:
+      return "DELETE";
+  }
+  return "GET";
+}
+
 namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The next '/'-separated segment of `rest` (which starts after a '/'), advancing `rest`.
+std::string_view NextSegment(std::string_view& rest) {
+  const std::size_t slash = rest.find('/');
+  const std::string_view segment = rest.substr(0, slash);
+  rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  return segment;
+}
+
+// Whether `path` fits `pattern`, collecting its parameters into `params`.
+bool PathFits(std::string_view pattern, std::string_view path, Fields& params) {
+  if (path.empty() || path.front() != '/') return false;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  pattern.remove_prefix(1);
+  path.remove_prefix(1);
+  params.clear();
+  while (true) {
+    const bool pattern_done = pattern.empty();
+    const bool path_done = path.empty();
+    if (pattern_done || path_done) return pattern_done && path_done;
+    const std::string_view want = NextSegment(pattern);
+    const std::string_view got = NextSegment(path);
+    if (!want.empty() && want.front() == ':') {
+      if (got.empty()) return false;
+      params.emplace_back(std::string(want.substr(1)), std::string(got));
+    } else if (!EqualsIgnoreCase(want, got)) {
+      return false;
+    }
+  }
+}
 
 bool IsReferralPath(std::string_view path) {
   constexpr std::string_view kPrefix = "/api/referral";
@@ -66,20 +120,90 @@ std::string_view BearerToken(const Request& request) {
   return value;
 }
 
+bool IsApiPath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/api/";
+  return path.substr(0, kPrefix.size()) == kPrefix;
+}
+
+std::string_view TrimSpaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 }  // namespace
 
-Pipeline::Pipeline(const Dependencies& deps, bool referral_enabled)
-    : deps_(deps), referral_enabled_(referral_enabled) {}
+RouteMatch MatchRoute(std::string_view method, std::string_view path) {
+  RouteMatch match;
+  const std::string_view wanted = method == "HEAD" ? std::string_view("GET") : method;
+  bool get = false;
+  bool post = false;
+  bool del = false;
+  Fields params;
+  for (const Route& route : Routes()) {
+    if (!PathFits(route.path, path, params)) continue;
+    get = get || route.method == Method::kGet;
+    post = post || route.method == Method::kPost;
+    del = del || route.method == Method::kDelete;
+    if (match.route == nullptr && ToString(route.method) == wanted) {
+      match.route = &route;
+      match.params = params;
+    }
+  }
+  if (get) match.allow = "GET, HEAD";
+  if (post) match.allow += match.allow.empty() ? "POST" : ", POST";
+  if (del) match.allow += match.allow.empty() ? "DELETE" : ", DELETE";
+  return match;
+}
 
-Response Pipeline::Dispatch(const Route* route, Request& request) const {
-  // Checked before auth: neither needs to know who is asking.
+Pipeline::Pipeline(const Dependencies& deps, const ServerOptions& options)
+    : deps_(deps),
+      referral_enabled_(options.referral_enabled),
+      trust_forwarded_for_(options.trust_forwarded_for) {}
+
+std::string_view Pipeline::ClientAddress(const Request& request) const {
+  if (trust_forwarded_for_) {
+    // The load balancer appends the address it saw: the last hop is the one it vouches for.
+    if (const auto forwarded = request.Header("X-Forwarded-For")) {
+      const auto comma = forwarded->rfind(',');
+      const std::string_view last =
+          TrimSpaces(comma == std::string_view::npos ? *forwarded : forwarded->substr(comma + 1));
+      if (!last.empty()) return last;
+    }
+  }
+  return request.client_address;
+}
+
+Status Pipeline::Admit(const Route& route, const Request& request) const {
+  if (route.budget == Budget::kFailedTracks) {
+    if (Status admitted = deps_.abuse.AdmitTrack(request.caller.user_id, ClientAddress(request));
+        !admitted) {
+      return admitted;
+    }
+  }
+  // Every POST under /api/ of a non-admin counts, whatever its answer; the 429s do not.
+  if (route.method == Method::kPost && IsApiPath(request.path) && !request.caller.is_admin) {
+    return deps_.abuse.AdmitWrite(request.caller.user_id);
+  }
+  return {};
+}
+
+Response Pipeline::Dispatch(const RouteMatch& match, Request& request) const {
+  // Checked before auth: none needs to know who is asking.
   if (request.body.size() > kMaxBodyBytes) {
     return ErrorResponse(http_errors::PayloadTooLarge(), request);
   }
   if (!referral_enabled_ && IsReferralPath(request.path)) {
     return ErrorResponse(http_errors::ServiceDisabled(), request);
   }
-  if (route == nullptr) return ErrorResponse(http_errors::NotFound(), request);
+  const Route* route = match.route;
+  if (route == nullptr) {
+    if (match.allow.empty()) return ErrorResponse(http_errors::NotFound(), request);
+    Response response = ErrorResponse(http_errors::MethodNotAllowed(), request);
+    response.SetHeader("Allow", match.allow);
+    return response;
+  }
+  request.route_params = match.params;
 
   if (route->auth != Auth::kNone) {
     auto claims = deps_.jwt.Verify(BearerToken(request), deps_.clock.Now());
@@ -87,6 +211,9 @@ Response Pipeline::Dispatch(const Route* route, Request& request) const {
     request.caller.user_id = claims->sub;
     request.caller.email = claims->email;
     request.caller.is_admin = claims->role == std::optional<std::string>("admin");
+    if (Status admitted = Admit(*route, request); !admitted) {
+      return ErrorResponse(admitted.error(), request);
+    }
     if (route->auth == Auth::kAdmin && !request.caller.is_admin) {
       return ErrorResponse(http_errors::Forbidden(), request);
     }
@@ -98,7 +225,11 @@ Response Pipeline::Dispatch(const Route* route, Request& request) const {
   if (!request.query_valid) {
     return ErrorResponse(http_errors::Validation("Malformed query string"), request);
   }
-  return route->handler(request, deps_);
+  Response response = route->handler(request, deps_);
+  if (route->budget == Budget::kFailedTracks && response.reason == Reason::kInvalidCode) {
+    deps_.abuse.RecordFailedTrack(request.caller.user_id, ClientAddress(request));
+  }
+  return response;
 }
 
 void Pipeline::AssignRequestId(Request& request) const {
@@ -110,13 +241,15 @@ void Pipeline::AssignRequestId(Request& request) const {
   }
 }
 
-Response Pipeline::Handle(const Route* route, Request& request,
+Response Pipeline::Handle(Request& request,
                           std::chrono::steady_clock::time_point received) const {
   deps_.metrics.RequestStarted();
   AssignRequestId(request);
+  const RouteMatch match = MatchRoute(request.method, request.path);
+  const Route* route = match.route;
   Response response;
   try {
-    response = Dispatch(route, request);
+    response = Dispatch(match, request);
   } catch (const std::exception& e) {
     spdlog::error("unhandled exception requestId={} route={}: {}", request.request_id,
                   route != nullptr ? route->path : std::string_view("-"), e.what());
@@ -140,6 +273,7 @@ Response Pipeline::Finish(Response response, const Route* route, Request& reques
                           std::chrono::steady_clock::time_point received) const {
   if (!response.Header("Content-Type")) response.SetHeader("Content-Type", "application/json");
   response.SetHeader("X-Request-Id", request.request_id);
+  if (request.method == "HEAD") response.body.clear();
   const auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - received);
   deps_.metrics.RequestFinished(request.method,

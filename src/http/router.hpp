@@ -19,12 +19,22 @@ enum class Auth {
   kAdmin,  // a valid bearer token with role "admin"
 };
 
-enum class Method { kGet, kPost };
+enum class Method { kGet, kPost, kDelete };
+
+// "GET", "POST", "DELETE".
+std::string_view ToString(Method method);
 
 // Who creates or updates the caller's user row from the token's claims.
 enum class Provision {
   kPipeline,  // the pipeline, before the handler (read routes: their use case writes nothing)
   kUseCase,   // the use case, inside the transaction of its own write
+};
+
+// Which abuse budget (contract section 9) a route spends besides the per-user write budget
+// every POST under /api/ spends.
+enum class Budget {
+  kWritesOnly,
+  kFailedTracks,  // refused once the failed-track budget is spent; INVALID_CODE spends it
 };
 
 using Handler = Response (*)(const Request&, const Dependencies&);
@@ -35,35 +45,55 @@ struct Route {
   Auth auth;
   Handler handler;
   Provision provision = Provision::kPipeline;
+  Budget budget = Budget::kWritesOnly;
 };
 
-// Every route the service answers. Anything else is 404 NOT_FOUND.
+// Every route the service answers. Anything else is 404 NOT_FOUND, or 405 METHOD_NOT_ALLOWED
+// when the path is known with other methods.
 const std::vector<Route>& Routes();
+
+// What the route table says about a request line.
+struct RouteMatch {
+  const Route* route = nullptr;  // the route of this method and path; nullptr when none
+  Fields params;                 // its ":name" segments, as sent
+  // The methods the path answers to ("GET, HEAD, POST"), when the path is known; "" when not.
+  std::string allow;
+};
+
+// Matches `method` and `path` (without the query) against Routes(): literal segments compare
+// case-insensitively and one trailing slash is ignored, as Express did for the seed. HEAD
+// matches the GET route of the path.
+RouteMatch MatchRoute(std::string_view method, std::string_view path);
 
 inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;  // larger bodies → 413
 
 class Pipeline {
  public:
-  Pipeline(const Dependencies& deps, bool referral_enabled);
+  Pipeline(const Dependencies& deps, const ServerOptions& options);
 
-  // Answers `request` for the matched `route` (nullptr: none matched). Never throws. Sets
-  // request.request_id, Content-Type and X-Request-Id, and logs one line (duration measured
-  // from `received`).
-  Response Handle(const Route* route, Request& request,
-                  std::chrono::steady_clock::time_point received) const;
+  // Answers `request`: matches its route, then size limit → feature switch → 404/405 →
+  // auth → abuse budgets → provisioning → handler. Never throws. Sets request.request_id,
+  // Content-Type and X-Request-Id, drops the body of a HEAD answer, and logs one line (duration
+  // measured from `received`).
+  Response Handle(Request& request, std::chrono::steady_clock::time_point received) const;
   // Answers `request` with `error` without dispatching (e.g. while shutting down), with the same
   // headers and log line as Handle.
   Response Reject(const Error& error, Request& request,
                   std::chrono::steady_clock::time_point received) const;
 
  private:
-  Response Dispatch(const Route* route, Request& request) const;
+  Response Dispatch(const RouteMatch& match, Request& request) const;
   Response Finish(Response response, const Route* route, Request& request,
                   std::chrono::steady_clock::time_point received) const;
   void AssignRequestId(Request& request) const;
+  // The abuse budgets of section 9 that `route` spends, checked before it runs.
+  Status Admit(const Route& route, const Request& request) const;
+  // The address abuse limits count `request` under.
+  std::string_view ClientAddress(const Request& request) const;
 
   const Dependencies& deps_;
   bool referral_enabled_;
+  bool trust_forwarded_for_;
 };
 
 }  // namespace referrald::http

@@ -94,7 +94,7 @@ Result<CronExpression> CronExpression::Parse(std::string_view text) {
     if (i > start) fields.push_back(text.substr(start, i - start));
   }
   if (fields.size() != 5) {
-    return MakeError(ErrorCode::kInvalidArgument, "INVALID_CRON",
+    return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidCron,
                      "expected 5 fields (minute hour day-of-month month day-of-week), got " +
                          std::to_string(fields.size()));
   }
@@ -104,7 +104,7 @@ Result<CronExpression> CronExpression::Parse(std::string_view text) {
   for (std::size_t f = 0; f < 5; ++f) {
     if (!ParseField(fields[f], kFields[f], bits)) {
       return MakeError(
-          ErrorCode::kInvalidArgument, "INVALID_CRON",
+          ErrorCode::kInvalidArgument, Reason::kInvalidCron,
           std::string("invalid ") + kFields[f].name + " field \"" + std::string(fields[f]) + "\"");
     }
     switch (f) {

@@ -184,7 +184,7 @@ TEST_F(CliTest, JobRunExpireCodesDeactivatesExpiredCodes) {
   EXPECT_TRUE((*store->FindNewestCode(live_user))->is_active);
   bool logged = false;
   for (const auto& e : *store->ListAudit(std::string("automation_worker"), 10)) {
-    logged = logged || (e.action == "expire-codes" && e.status == "success");
+    logged = logged || (e.action == "expire-codes" && e.status == domain::AuditStatus::kSuccess);
   }
   EXPECT_TRUE(logged);
 }
@@ -234,7 +234,7 @@ TEST_F(CliTest, JobRunHealthCheckWritesItsRow) {
   const auto rows = *store->ListAudit(std::string("automation_worker"), 10);
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.front().action, "health-check");
-  EXPECT_EQ(rows.front().status, "success");
+  EXPECT_EQ(rows.front().status, domain::AuditStatus::kSuccess);
 }
 
 TEST_F(CliTest, JobRunUnknownNameFails) {

@@ -89,7 +89,7 @@ TEST_F(JobsTest, ExpireCodesDeactivatesOnlyCodesPastExpiry) {
   clock_.Advance(days{2});
   auto run = jobs_->Run(kJobExpireCodes);
   ASSERT_TRUE(run);
-  EXPECT_EQ(run->status, "success");
+  EXPECT_EQ(run->status, AuditStatus::kSuccess);
   EXPECT_EQ(Detail(*run, "codesDeactivated"), 1);
   EXPECT_FALSE(referrals_->GetCode(a.id)->is_active);
   EXPECT_TRUE(referrals_->GetCode(b.id)->is_active);
@@ -98,7 +98,7 @@ TEST_F(JobsTest, ExpireCodesDeactivatesOnlyCodesPastExpiry) {
   const auto log = WorkerLog();
   ASSERT_EQ(log.size(), 4U);  // two runs: started + success each
   EXPECT_EQ(log[0].action, "expire-codes");
-  EXPECT_EQ(log[0].status, "success");
+  EXPECT_EQ(log[0].status, AuditStatus::kSuccess);
 }
 
 TEST_F(JobsTest, AwardBadgesGrantsOnceAtTheThreshold) {
@@ -131,19 +131,19 @@ TEST_F(JobsTest, OverlappingAwardBadgesRunsGrantOneBadge) {
 TEST_F(JobsTest, HealthCheckLogsUptimeAndMemory) {
   auto run = jobs_->Run(kJobHealthCheck);
   ASSERT_TRUE(run);
-  EXPECT_EQ(run->status, "success");
+  EXPECT_EQ(run->status, AuditStatus::kSuccess);
   EXPECT_EQ(Detail(*run, "uptimeSeconds"), 90);
   EXPECT_GT(Detail(*run, "residentMemoryBytes"), 0);
   const auto log = WorkerLog();
   ASSERT_FALSE(log.empty());
   EXPECT_EQ(log[0].action, "health-check");
-  EXPECT_EQ(log[0].status, "success");
+  EXPECT_EQ(log[0].status, AuditStatus::kSuccess);
 }
 
 TEST_F(JobsTest, UnknownJobIsNotFound) {
   auto run = jobs_->Run("make-coffee");
   ASSERT_FALSE(run);
-  EXPECT_EQ(run.error().machine, "JOB_NOT_FOUND");
+  EXPECT_EQ(run.error().machine(), "JOB_NOT_FOUND");
   EXPECT_TRUE(WorkerLog().empty());
 }
 
@@ -152,14 +152,14 @@ TEST_F(JobsTest, AFailingJobIsReportedAndLoggedWithItsMessage) {
   ASSERT_TRUE(db_->TryExec("ALTER TABLE referral_codes RENAME TO referral_codes_gone"));
   auto run = jobs_->Run(kJobExpireCodes);
   ASSERT_TRUE(run);
-  EXPECT_EQ(run->status, "failed");
+  EXPECT_EQ(run->status, AuditStatus::kFailed);
   EXPECT_FALSE(run->error.empty());
   const auto log = WorkerLog();
   ASSERT_FALSE(log.empty());
-  EXPECT_EQ(log[0].status, "failed");
+  EXPECT_EQ(log[0].status, AuditStatus::kFailed);
   ASSERT_TRUE(log[0].error_message);
   // The next job still runs.
-  EXPECT_EQ(jobs_->Run(kJobHealthCheck)->status, "success");
+  EXPECT_EQ(jobs_->Run(kJobHealthCheck)->status, AuditStatus::kSuccess);
 }
 
 TEST_F(JobsTest, AScheduledSlotRunsOnceAcrossInstances) {
@@ -174,7 +174,7 @@ TEST_F(JobsTest, AScheduledSlotRunsOnceAcrossInstances) {
   t2.join();
   EXPECT_EQ(static_cast<int>(a.has_value()) + static_cast<int>(b.has_value()), 1);
   int successes = 0;
-  for (const auto& e : WorkerLog()) successes += e.status == "success" ? 1 : 0;
+  for (const auto& e : WorkerLog()) successes += e.status == AuditStatus::kSuccess ? 1 : 0;
   EXPECT_EQ(successes, 1);
   // The next slot is free again.
   EXPECT_TRUE(jobs_->RunScheduled(kJobHealthCheck, slot + std::chrono::minutes{5}));
@@ -184,11 +184,11 @@ TEST_F(JobsTest, AFailedSlotClaimIsLoggedAsAFailedRun) {
   ASSERT_TRUE(db_->TryExec("DROP TABLE job_runs"));
   auto run = jobs_->RunScheduled(kJobExpireCodes, *ParseIso8601("2025-06-16T02:00:00.000Z"));
   ASSERT_TRUE(run);
-  EXPECT_EQ(run->status, "failed");
+  EXPECT_EQ(run->status, AuditStatus::kFailed);
   const auto log = WorkerLog();
   ASSERT_EQ(log.size(), 1U);
   EXPECT_EQ(log[0].action, "expire-codes");
-  EXPECT_EQ(log[0].status, "failed");
+  EXPECT_EQ(log[0].status, AuditStatus::kFailed);
   EXPECT_TRUE(log[0].error_message);
 }
 

@@ -58,8 +58,8 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
   void Step() {
     auto ok_or_refused = [](const auto& result) {
       if (!result) {
-        EXPECT_NE(result.error().code, ErrorCode::kInternal) << result.error().machine;
-        EXPECT_NE(result.error().code, ErrorCode::kUnavailable) << result.error().machine;
+        EXPECT_NE(result.error().code, ErrorCode::kInternal) << result.error().machine();
+        EXPECT_NE(result.error().code, ErrorCode::kUnavailable) << result.error().machine();
       }
     };
     switch (Pick(12)) {
@@ -125,7 +125,7 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
   void ExpectReadsMatchTheRecount(int step) {
     const TimePoint now = clock_.Now();
     auto differences = CheckReadModels(*store_, now);
-    ASSERT_TRUE(differences) << differences.error().machine;
+    ASSERT_TRUE(differences) << differences.error().machine();
     for (const auto& difference : *differences) {
       ADD_FAILURE() << "seed " << GetParam() << ", step " << step << " at " << FormatIso8601(now)
                     << ": " << difference;

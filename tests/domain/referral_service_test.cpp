@@ -77,7 +77,7 @@ TEST_F(ReferralServiceTest, ExpiresInDaysOutOfRangeIsInvalid) {
   for (std::int64_t bad : {0, -1, 3651}) {
     auto code = service_->GenerateCode(As(kAlice), bad);
     ASSERT_FALSE(code);
-    EXPECT_EQ(code.error().machine, "VALIDATION_ERROR");
+    EXPECT_EQ(code.error().machine(), "VALIDATION_ERROR");
   }
   EXPECT_TRUE(service_->GenerateCode(As(kAlice), 3650));
 }
@@ -87,7 +87,7 @@ TEST_F(ReferralServiceTest, SecondActiveCodeIsRefusedWithTheExistingOne) {
   ASSERT_TRUE(first);
   auto second = service_->GenerateCode(As(kAlice), std::nullopt);
   ASSERT_FALSE(second);
-  EXPECT_EQ(second.error().machine, "CODE_EXISTS");
+  EXPECT_EQ(second.error().machine(), "CODE_EXISTS");
   ASSERT_TRUE(second.error().extra);
   EXPECT_EQ(second.error().extra->second, first->code);
 }
@@ -123,7 +123,7 @@ TEST_F(ReferralServiceTest, NewCodeAfterExpiryDeactivatesTheOldOne) {
 TEST_F(ReferralServiceTest, GetCodeWithoutOneIsNotFound) {
   auto code = service_->GetCode(kAlice);
   ASSERT_FALSE(code);
-  EXPECT_EQ(code.error().machine, "CODE_NOT_FOUND");
+  EXPECT_EQ(code.error().machine(), "CODE_NOT_FOUND");
 }
 
 TEST_F(ReferralServiceTest, TrackIgnoresCaseAndWhitespace) {
@@ -143,7 +143,7 @@ TEST_F(ReferralServiceTest, ExpiredCodeIsInvalidAtItsExpiryInstant) {
   clock_.Set(code->expires_at);
   auto referral = service_->Track(As(kBob), code->code);
   ASSERT_FALSE(referral);
-  EXPECT_EQ(referral.error().machine, "INVALID_CODE");
+  EXPECT_EQ(referral.error().machine(), "INVALID_CODE");
   EXPECT_EQ(CountAudit("referral_refused"), 1);
 }
 
@@ -152,11 +152,11 @@ TEST_F(ReferralServiceTest, RefusesSelfCircularAndSecondReferrer) {
   auto bob = service_->GenerateCode(As(kBob), std::nullopt);
   auto carol = service_->GenerateCode(As(kCarol), std::nullopt);
   ASSERT_TRUE(alice && bob && carol);
-  EXPECT_EQ(service_->Track(As(kAlice), alice->code).error().machine, "SELF_REFERRAL");
+  EXPECT_EQ(service_->Track(As(kAlice), alice->code).error().machine(), "SELF_REFERRAL");
   ASSERT_TRUE(service_->Track(As(kBob), alice->code));
-  EXPECT_EQ(service_->Track(As(kAlice), bob->code).error().machine, "CIRCULAR_REFERRAL");
-  EXPECT_EQ(service_->Track(As(kBob), carol->code).error().machine, "ALREADY_REFERRED");
-  EXPECT_EQ(service_->Track(As(kCarol), "' OR 1=1 --").error().machine, "INVALID_CODE");
+  EXPECT_EQ(service_->Track(As(kAlice), bob->code).error().machine(), "CIRCULAR_REFERRAL");
+  EXPECT_EQ(service_->Track(As(kBob), carol->code).error().machine(), "ALREADY_REFERRED");
+  EXPECT_EQ(service_->Track(As(kCarol), "' OR 1=1 --").error().machine(), "INVALID_CODE");
 }
 
 TEST_F(ReferralServiceTest, ConversionGrantsOneRewardThatExpiresAfterTheClaimWindow) {
@@ -167,13 +167,13 @@ TEST_F(ReferralServiceTest, ConversionGrantsOneRewardThatExpiresAfterTheClaimWin
   EXPECT_EQ(conversion->reward.user_id, kAlice);
   EXPECT_EQ(conversion->reward.value.days, 30);
   EXPECT_EQ(conversion->reward.expires_at, clock_.Now() + days{90});
-  EXPECT_EQ(service_->Convert(Admin(), kBob).error().machine, "ALREADY_CONVERTED");
-  EXPECT_EQ(service_->Convert(Admin(), kCarol).error().machine, "REFERRAL_NOT_FOUND");
+  EXPECT_EQ(service_->Convert(Admin(), kBob).error().machine(), "ALREADY_CONVERTED");
+  EXPECT_EQ(service_->Convert(Admin(), kCarol).error().machine(), "REFERRAL_NOT_FOUND");
 
   clock_.Advance(days{90});
   auto claim = service_->ClaimReward(As(kAlice), conversion->reward.id);
   ASSERT_FALSE(claim);
-  EXPECT_EQ(claim.error().machine, "REWARD_EXPIRED");
+  EXPECT_EQ(claim.error().machine(), "REWARD_EXPIRED");
 }
 
 TEST_F(ReferralServiceTest, ClaimWindowZeroMeansForever) {
@@ -202,9 +202,9 @@ TEST_F(ReferralServiceTest, ClaimingExtendsPremiumFromItsCurrentEnd) {
   auto user = store_->FindUser(kAlice);
   ASSERT_TRUE(user && user->has_value());
   EXPECT_EQ((*user)->premium_until, t0 + days{60});
-  EXPECT_EQ(service_->ClaimReward(As(kAlice), first->reward.id).error().machine,
+  EXPECT_EQ(service_->ClaimReward(As(kAlice), first->reward.id).error().machine(),
             "REWARD_NOT_FOUND");
-  EXPECT_EQ(service_->ClaimReward(As(kBob), second->reward.id).error().machine, "REWARD_NOT_FOUND");
+  EXPECT_EQ(service_->ClaimReward(As(kBob), second->reward.id).error().machine(), "REWARD_NOT_FOUND");
 }
 
 TEST_F(ReferralServiceTest, PeriodsSelectReferralsByUtcDay) {
@@ -246,10 +246,10 @@ TEST_F(ReferralServiceTest, AnalyticsRateAndValidation) {
   EXPECT_EQ(a->counts.converted_referrals, 1);
   EXPECT_DOUBLE_EQ(a->conversion_rate, 50.0);
   EXPECT_EQ(a->counts.total_rewards_awarded, 1);
-  EXPECT_EQ(service_->Leaderboard(Period::kAll, 0, true).error().machine, "VALIDATION_ERROR");
-  EXPECT_EQ(service_->Leaderboard(Period::kAll, 101, true).error().machine, "VALIDATION_ERROR");
-  EXPECT_EQ(service_->Trends(0).error().machine, "VALIDATION_ERROR");
-  EXPECT_EQ(service_->Trends(366).error().machine, "VALIDATION_ERROR");
+  EXPECT_EQ(service_->Leaderboard(Period::kAll, 0, true).error().machine(), "VALIDATION_ERROR");
+  EXPECT_EQ(service_->Leaderboard(Period::kAll, 101, true).error().machine(), "VALIDATION_ERROR");
+  EXPECT_EQ(service_->Trends(0).error().machine(), "VALIDATION_ERROR");
+  EXPECT_EQ(service_->Trends(366).error().machine(), "VALIDATION_ERROR");
 }
 
 TEST_F(ReferralServiceTest, DeclinedPaymentWritesNoSubscription) {
@@ -257,12 +257,12 @@ TEST_F(ReferralServiceTest, DeclinedPaymentWritesNoSubscription) {
   SubscriptionService subscriptions(*store_, payments, *service_, clock_, ids_);
   auto declined = subscriptions.Create(As(kBob), "premium", "fake-processor-declined-card");
   ASSERT_FALSE(declined);
-  EXPECT_EQ(declined.error().machine, "PAYMENT_DECLINED");
+  EXPECT_EQ(declined.error().machine(), "PAYMENT_DECLINED");
   auto me = subscriptions.Me(kBob);
   ASSERT_TRUE(me);
   EXPECT_EQ(me->tier, "free");
-  EXPECT_EQ(subscriptions.Create(As(kBob), "gold", "nonce").error().machine, "VALIDATION_ERROR");
-  EXPECT_EQ(subscriptions.Create(As(kBob), "premium", "").error().machine, "VALIDATION_ERROR");
+  EXPECT_EQ(subscriptions.Create(As(kBob), "gold", "nonce").error().machine(), "VALIDATION_ERROR");
+  EXPECT_EQ(subscriptions.Create(As(kBob), "premium", "").error().machine(), "VALIDATION_ERROR");
 }
 
 TEST_F(ReferralServiceTest, SubscriptionConvertsThePendingReferral) {
@@ -274,7 +274,7 @@ TEST_F(ReferralServiceTest, SubscriptionConvertsThePendingReferral) {
   ASSERT_TRUE(created) << created.error().message;
   ASSERT_TRUE(created->conversion);
   EXPECT_EQ(created->conversion->reward.user_id, kAlice);
-  EXPECT_EQ(subscriptions.Create(As(kBob), "premium", "nonce-ok").error().machine,
+  EXPECT_EQ(subscriptions.Create(As(kBob), "premium", "nonce-ok").error().machine(),
             "ALREADY_SUBSCRIBED");
   auto me = subscriptions.Me(kBob);
   ASSERT_TRUE(me);

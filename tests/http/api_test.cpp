@@ -71,10 +71,26 @@ TEST_F(ApiTest, UnknownRoutesAnswer404) {
   ExpectError(Get("/api/nope", user.token), 404, "NOT_FOUND");
   ExpectError(Get("/nope", ""), 404, "NOT_FOUND");
   ExpectError(Get("/", ""), 404, "NOT_FOUND");
-  ExpectError(PostRaw("/health", "{}", ""), 404, "NOT_FOUND");
-  ExpectError(Get("/api/referral/track", user.token), 404, "NOT_FOUND");  // wrong method
-  ExpectError(PostRaw("/api/referral/stats", "{}", user.token), 404, "NOT_FOUND");
   ExpectError(Get("/api/referral/stats/extra", user.token), 404, "NOT_FOUND");
+  ExpectError(Get("/api/referral//stats", user.token), 404, "NOT_FOUND");
+}
+
+TEST_F(ApiTest, KnownPathsWithAnotherMethodAnswer405WithAllowBeforeTheToken) {
+  const auto user = NewUser();
+  auto reply = PostRaw("/health", "{}", "");
+  ExpectError(reply, 405, "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(reply.Header("Allow"), "GET, HEAD");
+  reply = Get("/api/referral/track", "");  // no token: the method is judged first
+  ExpectError(reply, 405, "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(reply.Header("Allow"), "POST");
+  reply = PostRaw("/api/referral/stats", "{}", user.token);
+  ExpectError(reply, 405, "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(reply.Header("Allow"), "GET, HEAD");
+  reply = PostRaw("/api/admin/jobs/expire-codes/run/", "{}", "");  // a trailing slash is the same path
+  EXPECT_EQ(reply.status, 401) << reply.body;
+  reply = Get("/api/admin/jobs/expire-codes/run", "");
+  ExpectError(reply, 405, "METHOD_NOT_ALLOWED");
+  EXPECT_EQ(reply.Header("Allow"), "POST");
 }
 
 TEST_F(ApiTest, RequestIdIsEchoedWhenSaneAndGeneratedOtherwise) {

@@ -36,7 +36,7 @@ class HandlersTest : public ::testing::Test {
                                                 clock_.Now(), &metrics_);
     deps_ = std::make_unique<Dependencies>(Dependencies{*referrals_, *subscriptions_, *users_,
                                                         *store_, clock_, random_, jwt_, *jobs_,
-                                                        metrics_, clock_.Now()});
+                                                        metrics_, abuse_, clock_.Now()});
     ASSERT_TRUE(users_->Ensure(domain::Actor{kUser, std::string("a@example.com")}));
   }
 
@@ -53,6 +53,7 @@ class HandlersTest : public ::testing::Test {
   SystemRandom random_;
   UuidV7Generator ids_{random_};
   Metrics metrics_;
+  domain::AbuseGuard abuse_{domain::AbuseLimits{}, clock_};
   domain::SandboxPaymentProvider payments_{ids_, clock_};
   JwtVerifier jwt_{"handlers-test-secret-0123"};
   std::unique_ptr<testing::TestDatabase> db_;

@@ -96,7 +96,7 @@ TEST_F(JwtTest, UppercaseSubIsCanonicalised) {
 void ExpectUnauthorized(const Result<Claims>& result) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code, ErrorCode::kUnauthenticated);
-  EXPECT_EQ(result.error().machine, "UNAUTHORIZED");
+  EXPECT_EQ(result.error().machine(), "UNAUTHORIZED");
 }
 
 TEST_F(JwtTest, AlgNoneIsRejected) {

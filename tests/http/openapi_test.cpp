@@ -29,13 +29,9 @@ const std::set<std::string>& HttpMethods() {
 }
 
 std::string MethodName(Method method) {
-  switch (method) {
-    case Method::kGet:
-      return "get";
-    case Method::kPost:
-      return "post";
-  }
-  return "unknown";
+  std::string name(ToString(method));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
 }
 
 // "/api/admin/jobs/:name/run" → "/api/admin/jobs/{name}/run". A parameter's name ends at the

@@ -267,7 +267,7 @@ TEST_F(OpsTest, JobRouteErrors) {
   ExpectError(Post("/api/admin/jobs/expire-codes/run", json::object(), ""), 401, "UNAUTHORIZED");
   ExpectError(Post("/api/admin/jobs/expire-codes/run", json::object(), "not-a-token"), 401,
               "UNAUTHORIZED");
-  ExpectError(Get("/api/admin/jobs/expire-codes/run", admin_.token), 404, "NOT_FOUND");
+  ExpectError(Get("/api/admin/jobs/expire-codes/run", admin_.token), 405, "METHOD_NOT_ALLOWED");
   // No refused call ran a job.
   EXPECT_TRUE(AuditLogs("?service=automation_worker").empty());
 }
@@ -521,7 +521,7 @@ std::vector<domain::AuditEntry> HealthCheckSuccesses(domain::Store& store) {
   auto rows = store.ListAudit(std::string("automation_worker"), 10);
   if (!rows) return found;
   for (auto& row : *rows) {
-    if (row.action == "health-check" && row.status == "success") found.push_back(row);
+    if (row.action == "health-check" && row.status == domain::AuditStatus::kSuccess) found.push_back(row);
   }
   return found;
 }

@@ -85,13 +85,13 @@ TEST(SqliteStoreTest, OpenCreatesDirectoryAndMigratesOnce) {
   const std::string user = NewUuidV7(kNow, random);
   {
     auto store = SqliteStore::Open(path);
-    ASSERT_TRUE(store.has_value()) << store.error().machine;
+    ASSERT_TRUE(store.has_value()) << store.error().machine();
     ASSERT_TRUE(Upsert(**store, user, "x@example.com"));
     ASSERT_TRUE((*store)->Migrate());  // again: nothing to do
   }
   {
     auto store = SqliteStore::Open(path);  // reopening re-applies nothing
-    ASSERT_TRUE(store.has_value()) << store.error().machine;
+    ASSERT_TRUE(store.has_value()) << store.error().machine();
     EXPECT_EQ((*(*store)->FindUser(user))->email, "x@example.com");
   }
   EXPECT_EQ(Scalar(path, "SELECT count(*) FROM schema_migrations"),
@@ -129,7 +129,7 @@ TEST(SqliteStoreTest, ConcurrentOpensMigrateOnce) {
 TEST(SqliteStoreTest, InMemoryDatabaseWorks) {
   SystemRandom random;
   auto opened = SqliteStore::Open(":memory:");
-  ASSERT_TRUE(opened.has_value()) << opened.error().machine;
+  ASSERT_TRUE(opened.has_value()) << opened.error().machine();
   SqliteStore& store = **opened;
   EXPECT_TRUE(store.Ping().has_value());
   const std::string user = NewUuidV7(kNow, random);
@@ -161,7 +161,7 @@ TEST(SqliteStoreTest, OpenFailuresAreStorageErrors) {
   std::ofstream(blocker) << "x";
   auto no_dir = SqliteStore::Open((blocker / "referrald.db").string());
   ASSERT_FALSE(no_dir.has_value());
-  EXPECT_EQ(no_dir.error().machine, "DATABASE_UNAVAILABLE");
+  EXPECT_EQ(no_dir.error().machine(), "DATABASE_UNAVAILABLE");
 
   // Not a database.
   const auto garbage = dir.path() / "garbage.db";
@@ -186,7 +186,7 @@ TEST(SqliteStoreTest, AWriterHeldElsewhereTimesOutAsUnavailable) {
   ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   const auto refused = Upsert(**opened, "00000000-0000-4000-8000-000000000001", std::nullopt);
   ASSERT_FALSE(refused.has_value());
-  EXPECT_EQ(refused.error().machine, "DATABASE_UNAVAILABLE");
+  EXPECT_EQ(refused.error().machine(), "DATABASE_UNAVAILABLE");
   ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(blocker);
   EXPECT_TRUE(Upsert(**opened, "00000000-0000-4000-8000-000000000001", std::nullopt));

@@ -47,16 +47,16 @@ TimePoint Hours(TimePoint t, int hours) { return t + std::chrono::hours{hours}; 
 template <typename T>
 T Must(Result<T> result) {
   if (!result) {
-    ADD_FAILURE() << "unexpected error " << result.error().machine;
-    throw std::runtime_error("unexpected error " + result.error().machine);
+    ADD_FAILURE() << "unexpected error " << result.error().machine();
+    throw std::runtime_error("unexpected error " + std::string(result.error().machine()));
   }
   return std::move(*result);
 }
 
 void MustOk(const Status& status) {
   if (!status) {
-    ADD_FAILURE() << "unexpected error " << status.error().machine;
-    throw std::runtime_error("unexpected error " + status.error().machine);
+    ADD_FAILURE() << "unexpected error " << status.error().machine();
+    throw std::runtime_error("unexpected error " + std::string(status.error().machine()));
   }
 }
 
@@ -213,7 +213,7 @@ TEST_F(StoreTest, WriteCommitsOnSuccessAndRollsBackOnError) {
     return domain::errors::Invalid("refused by the use case");
   });
   ASSERT_FALSE(refused.has_value());
-  EXPECT_EQ(refused.error().machine, "VALIDATION_ERROR");  // the work's own error comes back
+  EXPECT_EQ(refused.error().machine(), "VALIDATION_ERROR");  // the work's own error comes back
   EXPECT_TRUE(Must(store_->FindUser(kept)).has_value());
   EXPECT_EQ(Must(store_->FindUser(dropped)), std::nullopt);
 
@@ -749,7 +749,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   entry.id = NewId();
   entry.service = "automation_worker";
   entry.action = "job_run";
-  entry.status = "failed";
+  entry.status = domain::AuditStatus::kFailed;
   entry.user_id = std::nullopt;
   entry.details = {{"count", std::int64_t{42}},
                    {"dry", true},
@@ -764,7 +764,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   append(entry);
 
   const std::string user = NewUser();
-  const domain::AuditEntry later{NewId(), "referral", "referral_refused", "failed",
+  const domain::AuditEntry later{NewId(), "referral", "referral_refused", domain::AuditStatus::kFailed,
                                  user,    {},         std::nullopt,       Hours(kNow, 1)};
   append(later);
 
@@ -794,7 +794,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   // Equal timestamps: newest id first.
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    const domain::AuditEntry same{NewId(),      "tie", "x",          "success",
+    const domain::AuditEntry same{NewId(),      "tie", "x", domain::AuditStatus::kSuccess,
                                   std::nullopt, {},    std::nullopt, kNow};
     ids.push_back(same.id);
     append(same);

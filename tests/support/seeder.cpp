@@ -12,7 +12,7 @@ namespace {
 template <typename T>
 T Must(Result<T> result, const char* what) {
   if (!result) {
-    ADD_FAILURE() << what << " failed: " << result.error().machine;
+    ADD_FAILURE() << what << " failed: " << result.error().machine();
     throw std::runtime_error(std::string(what) + " failed");
   }
   return std::move(*result);

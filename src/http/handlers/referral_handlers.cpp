@@ -1,18 +1,12 @@
 // /api/referral/*: each handler parses, calls ReferralService, and maps the result.
 
 #include "domain/referral_service.hpp"
+#include "domain/rules.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
 #include "http/json_mapping.hpp"
 
 namespace referrald::http {
-
-namespace {
-constexpr int kDefaultLeaderboardLimit = 10;
-constexpr int kMaxLeaderboardLimit = 100;
-constexpr int kDefaultTrendDays = 30;
-constexpr int kMaxTrendDays = 365;
-}  // namespace
 
 Response HandleGenerateCode(const Request& request, const Dependencies& deps) {
   auto body = ParseGenerateCodeBody(request.body);
@@ -57,9 +51,9 @@ Response HandleClaimReward(const Request& request, const Dependencies& deps) {
 }
 
 Response HandleLeaderboard(const Request& request, const Dependencies& deps) {
-  auto period = ParsePeriodParam(request);
+  auto period = domain::ParsePeriodParam(request.QueryParam("period"));
   if (!period) return ErrorResponse(period.error(), request);
-  auto limit = ParseIntParam(request, "limit", kDefaultLeaderboardLimit, 1, kMaxLeaderboardLimit);
+  auto limit = domain::ParseLeaderboardLimit(request.QueryParam("limit"));
   if (!limit) return ErrorResponse(limit.error(), request);
   auto rows = deps.referrals.Leaderboard(*period, *limit, request.caller.is_admin);
   if (!rows) return ErrorResponse(rows.error(), request);
@@ -67,7 +61,7 @@ Response HandleLeaderboard(const Request& request, const Dependencies& deps) {
 }
 
 Response HandleAnalytics(const Request& request, const Dependencies& deps) {
-  auto period = ParsePeriodParam(request);
+  auto period = domain::ParsePeriodParam(request.QueryParam("period"));
   if (!period) return ErrorResponse(period.error(), request);
   auto summary = deps.referrals.Analytics(*period);
   if (!summary) return ErrorResponse(summary.error(), request);
@@ -75,7 +69,7 @@ Response HandleAnalytics(const Request& request, const Dependencies& deps) {
 }
 
 Response HandleTrends(const Request& request, const Dependencies& deps) {
-  auto days = ParseIntParam(request, "days", kDefaultTrendDays, 1, kMaxTrendDays);
+  auto days = domain::ParseTrendDays(request.QueryParam("days"));
   if (!days) return ErrorResponse(days.error(), request);
   auto trend = deps.referrals.Trends(*days);
   if (!trend) return ErrorResponse(trend.error(), request);

@@ -56,7 +56,9 @@ domain::AuditEntry ReadAudit(const Row& row) {
   entry.id = row.Text(0);
   entry.service = row.Text(1);
   entry.action = row.Text(2);
-  entry.status = row.Text(3);
+  const auto status = domain::ParseAuditStatus(row.Text(3));
+  if (!status) Corrupt("unknown automation_logs status in a row");
+  entry.status = *status;
   entry.user_id = row.OptText(4);
   auto details = codec::DecodeDetails(row.Text(5));
   if (!details) Corrupt("malformed details in a row");

@@ -548,15 +548,22 @@ class PostgresStore::Tx final : public domain::WriteTx {
     });
   }
 
-  Result<std::int64_t> PruneAggregates(std::int64_t before_day) override {
-    return guard_("PruneAggregates", [&]() -> Result<std::int64_t> {
-      return conn_.Query(kPruneWindows, deadline_, before_day).affected();
+  Result<std::int64_t> RefreshAggregates(std::int64_t today) override {
+    return guard_("RefreshAggregates", [&]() -> Result<std::int64_t> {
+      std::int64_t refreshed = 0;
+      for (const int window : domain::kWindowLengths) {
+        conn_.Query(kLockStaleWindows, deadline_, window, today);
+        refreshed += conn_.Query(kRecountStaleWindows, deadline_, window, today).affected();
+        refreshed += conn_.Query(kDropEmptyWindows, deadline_, window, today).affected();
+      }
+      return refreshed;
     });
   }
 
   Status AppendAudit(const domain::AuditEntry& e) override {
     return guard_("AppendAudit", [&]() -> Status {
-      conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, e.status, e.user_id,
+      conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, domain::ToString(e.status),
+                  e.user_id,
                   codec::EncodeDetails(e.details), e.error_message, e.created_at);
       return {};
     });

@@ -540,7 +540,8 @@ class SqliteStore::Tx final : public domain::WriteTx {
   Status AppendAudit(const domain::AuditEntry& e) override {
     return guard_("AppendAudit", [&]() -> Status {
       Stmt(conn_, kInsertAudit)
-          .Bind(e.id, e.service, e.action, e.status, e.user_id, codec::EncodeDetails(e.details),
+          .Bind(e.id, e.service, e.action, domain::ToString(e.status), e.user_id,
+                codec::EncodeDetails(e.details),
                 e.error_message, e.created_at)
           .Run();
       return {};

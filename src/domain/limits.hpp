@@ -1,0 +1,24 @@
+#pragma once
+// The limits of the program's inputs, owned here once: the use cases, the configuration and the
+// HTTP layer all read them from here (the messages that name them are in errors.hpp).
+
+#include <cstddef>
+#include <cstdint>
+
+namespace referrald::domain {
+
+// REFERRAL_CODE_LENGTH, and so the longest code a lookup can match.
+inline constexpr int kMinCodeLength = 6;
+inline constexpr int kMaxCodeLength = 32;
+// expiresInDays of generate-code, and REFERRAL_CODE_EXPIRATION_DAYS.
+inline constexpr std::int64_t kMaxExpiresInDays = 3650;
+// A payment nonce.
+inline constexpr std::size_t kMaxNonceLength = 256;
+// GET /leaderboard?limit=
+inline constexpr int kDefaultLeaderboardLimit = 10;
+inline constexpr int kMaxLeaderboardLimit = 100;
+// GET /trends?days=
+inline constexpr int kDefaultTrendDays = 30;
+inline constexpr int kMaxTrendDays = 365;
+
+}  // namespace referrald::domain
