@@ -138,7 +138,7 @@ int Seed(const SeedOptions& o) {
       return {};
     });
     if (!written) {
-      std::cerr << "referrald-bench: codes: " << written.error().machine << "\n";
+      std::cerr << "referrald-bench: codes: " << written.error().machine() << "\n";
       return 1;
     }
   }
@@ -193,7 +193,7 @@ int Seed(const SeedOptions& o) {
           return {};
         });
         if (!written) {
-          std::cerr << "referrald-bench: referrals: " << written.error().machine << "\n";
+          std::cerr << "referrald-bench: referrals: " << written.error().machine() << "\n";
           failed = true;
           return;
         }

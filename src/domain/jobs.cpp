@@ -83,11 +83,11 @@ Result<Details> JobRunner::Execute(std::string_view name, TimePoint now) {
   if (name == kJobExpireCodes) {
     auto expired = Transact(store_, [&](WriteTx& tx) { return tx.ExpireCodes(now); });
     if (!expired) return expired.error();
-    // The daily housekeeping of the aggregates: window totals of past days are never read again.
-    auto pruned =
-        Transact(store_, [&](WriteTx& tx) { return tx.PruneAggregates(UtcDayNumber(now)); });
-    if (!pruned) return pruned.error();
-    return Details{{"codesDeactivated", *expired}, {"aggregateRowsPruned", *pruned}};
+    // The daily housekeeping of the aggregates: window totals counted on earlier days, recounted.
+    auto refreshed =
+        Transact(store_, [&](WriteTx& tx) { return tx.RefreshAggregates(UtcDayNumber(now)); });
+    if (!refreshed) return refreshed.error();
+    return Details{{"codesDeactivated", *expired}, {"windowRowsRefreshed", *refreshed}};
   }
   if (name == kJobAwardBadges) {
     auto granted = AwardBadges(now);

@@ -93,9 +93,10 @@ class WriteTx {
   virtual Result<bool> ClaimScheduledRun(const std::string& job, TimePoint slot, TimePoint now) = 0;
 
   // --- aggregates ---
-  // Drops what no read can need any more: window totals of days before `before_day` (a UTC day
-  // number). Returns how many rows went.
-  virtual Result<std::int64_t> PruneAggregates(std::int64_t before_day) = 0;
+  // Recounts the window totals last counted before `today` (a UTC day number) and drops those
+  // left without a referral, so that reads meet few stale rows. Reads are right without it.
+  // Returns how many rows changed.
+  virtual Result<std::int64_t> RefreshAggregates(std::int64_t today) = 0;
 
   // --- records ---
   virtual Status AppendAudit(const AuditEntry& entry) = 0;

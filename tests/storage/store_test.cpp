@@ -636,21 +636,45 @@ TEST_F(StoreTest, WindowLeaderboardsOrderExactlyInsideCoarseBuckets) {
   expect_order(30);
 }
 
-// Pruning drops only window totals no read can ask for again.
-TEST_F(StoreTest, PruningKeepsEveryReadableWindow) {
-  const std::string referrer = NewUser();
-  const auto code = NewCode(referrer, AddDays(kNow, -40));
-  for (int days_ago : {35, 20, 3, 0}) EXPECT_TRUE(Track(code, NewUser(), AddDays(kNow, -days_ago)));
-  const auto before = Must(store_->Leaderboard(30, kNow, 10));
-  const auto week_before = Must(store_->Leaderboard(7, kNow, 10));
-  const auto pruned =
-      Must(Step([&](WriteTx& tx) { return tx.PruneAggregates(UtcDayNumber(kNow)); }));
-  EXPECT_GT(pruned, 0);
-  EXPECT_EQ(Must(Step([&](WriteTx& tx) { return tx.PruneAggregates(UtcDayNumber(kNow)); })), 0);
-  EXPECT_EQ(Must(store_->Leaderboard(30, kNow, 10)), before);
-  EXPECT_EQ(Must(store_->Leaderboard(7, kNow, 10)), week_before);
-  EXPECT_EQ(before.at(0).total_referrals, 3);  // 20, 3 and 0 days ago
-  EXPECT_EQ(week_before.at(0).total_referrals, 2);
+// A referrer's window row is counted as of the day of their last change: reads recount the stale
+// rows they meet (a stale row only overstates), and the daily refresh changes no answer.
+TEST_F(StoreTest, StaleWindowTotalsAreRecountedByReadsAndByTheRefresh) {
+  const std::string a = NewUser();  // 5 referrals 10 days ago: gone from the week, not the month
+  const std::string b = NewUser();  // 2 referrals 8 days ago, 1 three days ago
+  const std::string c = NewUser();  // 2 referrals today
+  const auto code_a = NewCode(a, AddDays(kNow, -40));
+  const auto code_b = NewCode(b, AddDays(kNow, -40));
+  const auto code_c = NewCode(c, AddDays(kNow, -40));
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(Track(code_a, NewUser(), AddDays(kNow, -10)));
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(Track(code_b, NewUser(), AddDays(kNow, -8)));
+  EXPECT_TRUE(Track(code_b, NewUser(), AddDays(kNow, -3)));
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(Track(code_c, NewUser(), kNow));
+
+  const auto totals = [](const std::vector<domain::LeaderboardEntry>& rows) {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    for (const auto& row : rows) out.emplace_back(row.user_id, row.total_referrals);
+    return out;
+  };
+  using Totals = std::vector<std::pair<std::string, std::int64_t>>;
+  const Totals week = {{c, 2}, {b, 1}};
+  const Totals month = {{a, 5}, {b, 3}, {c, 2}};
+  EXPECT_EQ(totals(Must(store_->Leaderboard(7, kNow, 10))), week);
+  EXPECT_EQ(totals(Must(store_->Leaderboard(30, kNow, 10))), month);
+  // A limit that cuts between the stale rows still finds the true top.
+  EXPECT_EQ(totals(Must(store_->Leaderboard(7, kNow, 1))), Totals({{c, 2}}));
+
+  const auto refreshed =
+      Must(Step([&](WriteTx& tx) { return tx.RefreshAggregates(UtcDayNumber(kNow)); }));
+  EXPECT_GT(refreshed, 0);
+  EXPECT_EQ(Must(Step([&](WriteTx& tx) { return tx.RefreshAggregates(UtcDayNumber(kNow)); })), 0);
+  EXPECT_EQ(totals(Must(store_->Leaderboard(7, kNow, 10))), week);
+  EXPECT_EQ(totals(Must(store_->Leaderboard(30, kNow, 10))), month);
+  // Tomorrow, without a write or a refresh, the windows have moved on.
+  const TimePoint tomorrow = AddDays(kNow, 1);
+  EXPECT_EQ(totals(Must(store_->Leaderboard(7, tomorrow, 10))), Totals({{c, 2}, {b, 1}}));
+  EXPECT_EQ(totals(Must(store_->Leaderboard(7, AddDays(kNow, 4), 10))), Totals({{c, 2}}));
+  EXPECT_EQ(totals(Must(store_->Leaderboard(30, AddDays(kNow, 21), 10))),
+            Totals({{b, 3}, {c, 2}}));
 }
 
 TEST_F(StoreTest, LeaderboardTiesByUserId) {

@@ -1,11 +1,23 @@
 #pragma once
 // What both stores need to maintain the aggregates the same way: which shard of the program-wide
-// rows a write goes to, and which window rows a referral counts in.
+// rows a write goes to, how a write keeps a referrer's window totals, and how a read finds a
+// window's exact top N from them.
+//
+// Window totals. For each window length W and referrer there is one row: the referrals the
+// referrer made in the W UTC days ending on `as_of_day`, and how many of them converted. A write
+// brings the row to its day first — recounting it from referrer_daily when it was counted on an
+// earlier day — and then counts itself, so a write costs two rows whatever the window's length.
+// Rows nobody wrote to since an earlier day are stale, and a stale row only ever overstates:
+// between its day and today it lost the days that left the window and gained nothing (any gain
+// would have been a write, which recounts). The rank index files rows by their stored
+// (converted, total), so a read walks it in that order, recounts the stale rows it meets and
+// stops as soon as no row further down can beat the N it holds (WindowTop). Right at every
+// instant, across UTC midnight included, without a job; the daily job only recounts stale rows
+// so that reads meet few of them.
 
 #include <cstdint>
 #include <optional>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "domain/model.hpp"
@@ -17,70 +29,42 @@ namespace referrald::storage {
 // one shard, so two transactions never take those rows in opposite orders.
 int ShardOf(std::string_view user_id, int shards);
 
-// The end days of the `window_days`-day windows that count a referral created on `created_day`
-// and that a read on `from_day` or later can still see: [max(created_day, from_day),
-// created_day + window_days - 1]; nullopt when there are none.
-std::optional<std::pair<std::int64_t, std::int64_t>> LiveWindowEnds(int window_days,
-                                                                    std::int64_t created_day,
-                                                                    std::int64_t from_day);
-
-// The rank bucket of a window total, as SQL both dialects run: the total itself below
-// kExactRankBelow, then the total with its low bits cleared (buckets about 1/16 to 1/8 of the
-// value wide). The window rank index orders rows by (converted, bucket) instead of (converted,
-// total), so that most increments of a total leave the index alone: a referral adds 1 to one
-// row per window end day, and moving an index entry for each of those days would dirty a page
-// for each. Reads sort each bucket's rows exactly (TopOfWindow).
-#define REFERRALD_RANK_BUCKET(t)                             \
-  "(CASE WHEN " t " < 16 THEN " t " WHEN " t " < 32 THEN " t \
-  " & ~1"                                                    \
-  " WHEN " t " < 64 THEN " t                                 \
-  " & ~3"                                                    \
-  " WHEN " t " < 128 THEN " t                                \
-  " & ~7"                                                    \
-  " WHEN " t " < 256 THEN " t                                \
-  " & ~15"                                                   \
-  " WHEN " t " < 512 THEN " t                                \
-  " & ~31"                                                   \
-  " WHEN " t " < 1024 THEN " t                               \
-  " & ~63"                                                   \
-  " WHEN " t " < 2048 THEN " t                               \
-  " & ~127"                                                  \
-  " WHEN " t " < 4096 THEN " t                               \
-  " & ~255"                                                  \
-  " WHEN " t " < 8192 THEN " t                               \
-  " & ~511"                                                  \
-  " WHEN " t " < 16384 THEN " t                              \
-  " & ~1023"                                                 \
-  " WHEN " t " < 32768 THEN " t                              \
-  " & ~2047"                                                 \
-  " WHEN " t " < 65536 THEN " t                              \
-  " & ~4095"                                                 \
-  " WHEN " t " < 131072 THEN " t                             \
-  " & ~8191"                                                 \
-  " WHEN " t " < 262144 THEN " t                             \
-  " & ~16383"                                                \
-  " WHEN " t " < 524288 THEN " t                             \
-  " & ~32767"                                                \
-  " WHEN " t " < 1048576 THEN " t                            \
-  " & ~65535"                                                \
-  " ELSE " t " & ~131071 END)"
-
-// Totals below this have a bucket of their own, so the index order is already exact there.
-inline constexpr std::int64_t kExactRankBelow = 16;
-
-// One row of a window's rank index, with the bucket it is filed under.
-struct WindowRankRow {
-  domain::LeaderboardEntry entry;
-  std::int64_t bucket = 0;
+// What a write made on `today` about a referral created on `created_day` (a track, or its
+// conversion) does to its referrer's row of a `window_days` window, counted as of `as_of_day`
+// (nullopt: there is no row). referrer_daily already holds the write when the row is recounted.
+enum class WindowTouch {
+  kNone,       // the referral is outside the row's window: nothing to do
+  kInsert,     // no row: insert one counted from referrer_daily (when it has any referral)
+  kRecount,    // a row of an earlier day: recount it from referrer_daily as of today
+  kIncrement,  // a row of today (or later, on another instance's clock): add the change
 };
+WindowTouch DecideWindowTouch(int window_days, std::optional<std::int64_t> as_of_day,
+                              std::int64_t created_day, std::int64_t today);
 
-// The exact top `limit` of a window from what the index gave: `first` = the first `limit` rows in
-// index order (converted desc, bucket desc, user_id asc), in any order; `last_bucket` = every row
-// of the lowest (converted, bucket) among them when that bucket is not exact (empty otherwise).
-// Sorted by converted desc, total desc, user_id asc.
-std::vector<domain::LeaderboardEntry> TopOfWindow(std::vector<WindowRankRow> first,
-                                                  std::vector<WindowRankRow> last_bucket,
-                                                  int limit);
+// The first day of the `window_days`-day window ending on `day`.
+inline std::int64_t WindowStart(int window_days, std::int64_t day) {
+  return day - window_days + 1;
+}
+
+// The exact top N of a window, from its rows in rank-index order (stored converted desc, stored
+// total desc, user_id asc) with their counts as of today (recounted for stale rows).
+class WindowTop {
+ public:
+  explicit WindowTop(int limit);
+
+  // Whether a row filed under (converted, total, user_id) can still enter the top. False: neither
+  // it nor any row after it in index order can; stop reading.
+  [[nodiscard]] bool MayEnter(std::int64_t stored_converted, std::int64_t stored_total,
+                              std::string_view user_id) const;
+  // A row with its counts as of today (rows without a referral in the window are left out).
+  void Add(domain::LeaderboardEntry entry);
+  // Converted desc, total desc, user_id asc; at most `limit` rows; rank left 0.
+  std::vector<domain::LeaderboardEntry> Take() &&;
+
+ private:
+  std::size_t limit_;
+  std::vector<domain::LeaderboardEntry> rows_;  // sorted, at most limit_
+};
 
 // The marker a migration file carries when the aggregates must be rebuilt right after it, in the
 // same transaction.

@@ -161,18 +161,33 @@ SET total_referrals = referrer_totals.total_referrals + 1,
 constexpr char kReferrerDayTracked[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals) VALUES ($1, $2, 1)
 ON CONFLICT (user_id, day) DO UPDATE SET referrals = referrer_daily.referrals + 1)sql";
-// $1 user, $2 the referral's day, $3 the window's length: +1 on each end day's row that counts
-// the referral (the rows that exist, then the missing ones). The rank bucket is recomputed in
-// the same UPDATE; when it does not change, no indexed column changes and the update is HOT.
-constexpr char kReferrerWindowsCount[] =
-    "UPDATE referrer_windows SET total = total + 1, bucket = " REFERRALD_RANK_BUCKET(
-        "(total + 1)") R"sql(
-WHERE window_days = $3::integer AND user_id = $1::uuid
-  AND end_day BETWEEN $2::integer AND $2::integer + $3::integer - 1)sql";
-constexpr char kReferrerWindowsAdd[] = R"sql(
-INSERT INTO referrer_windows (window_days, end_day, user_id, total, bucket)
-SELECT $3::integer, $2::integer + n, $1::uuid, 1, 1 FROM generate_series(0, $3::integer - 1) AS n
-ON CONFLICT DO NOTHING)sql";
+// Window totals (storage/common/aggregates.hpp). $1 the window's length, $2 the referrer. The
+// row is locked first, so that a recount (a later statement, a later snapshot) sees every change
+// committed before it; changes still running wait for the lock and then find the row current.
+constexpr char kLockWindow[] = R"sql(
+SELECT as_of_day FROM referrer_windows WHERE window_days = $1::integer AND user_id = $2::uuid
+FOR UPDATE)sql";
+// $3 today: the row counted from referrer_daily, when the window holds a referral; a row
+// inserted concurrently wins (nothing returned: lock it and look again).
+constexpr char kInsertWindowCounted[] = R"sql(
+INSERT INTO referrer_windows (window_days, user_id, as_of_day, total, converted)
+SELECT $1::integer, $2::uuid, $3::integer, sum(referrals)::bigint, sum(conversions)::bigint
+FROM referrer_daily
+WHERE user_id = $2::uuid AND day BETWEEN $3::integer - $1::integer + 1 AND $3::integer
+HAVING sum(referrals) > 0
+ON CONFLICT DO NOTHING
+RETURNING 1)sql";
+constexpr char kRecountWindow[] = R"sql(
+UPDATE referrer_windows w SET as_of_day = $3::integer, total = s.total, converted = s.converted
+FROM (SELECT coalesce(sum(referrals), 0)::bigint AS total,
+             coalesce(sum(conversions), 0)::bigint AS converted
+      FROM referrer_daily
+      WHERE user_id = $2::uuid AND day BETWEEN $3::integer - $1::integer + 1 AND $3::integer) AS s
+WHERE w.window_days = $1::integer AND w.user_id = $2::uuid)sql";
+// $3 referrals, $4 conversions to add.
+constexpr char kIncrementWindow[] = R"sql(
+UPDATE referrer_windows SET total = total + $3::bigint, converted = converted + $4::bigint
+WHERE window_days = $1::integer AND user_id = $2::uuid)sql";
 constexpr char kProgramDaySignup[] = R"sql(
 INSERT INTO program_daily (day, shard, signups) VALUES ($1, $2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET signups = program_daily.signups + 1)sql";
@@ -186,9 +201,6 @@ UPDATE referrer_totals SET converted_referrals = converted_referrals + 1,
 WHERE user_id = $1)sql";
 constexpr char kReferrerDayConverted[] =
     "UPDATE referrer_daily SET conversions = conversions + 1 WHERE user_id = $1 AND day = $2";
-constexpr char kReferrerWindowsConverted[] = R"sql(
-UPDATE referrer_windows SET converted = converted + 1
-WHERE window_days = $1 AND user_id = $2 AND end_day BETWEEN $3 AND $4)sql";
 constexpr char kProgramDayCohortConversion[] = R"sql(
 INSERT INTO program_daily (day, shard, cohort_conversions) VALUES ($1, $2, 1)
 ON CONFLICT (day, shard) DO UPDATE
@@ -218,7 +230,20 @@ constexpr char kProgramCodesDeactivated[] = R"sql(
 INSERT INTO program_totals (shard, active_codes) VALUES ($1, -$2::bigint)
 ON CONFLICT (shard) DO UPDATE SET active_codes = program_totals.active_codes - $2::bigint)sql";
 
-constexpr char kPruneWindows[] = "DELETE FROM referrer_windows WHERE end_day < $1";
+// $1 the window's length, $2 today: the stale rows locked (in key order), then recounted by a
+// later statement, then those left empty dropped.
+constexpr char kLockStaleWindows[] = R"sql(
+SELECT user_id FROM referrer_windows
+WHERE window_days = $1::integer AND as_of_day < $2::integer
+ORDER BY user_id FOR UPDATE)sql";
+constexpr char kRecountStaleWindows[] = R"sql(
+UPDATE referrer_windows w SET as_of_day = $2::integer, total = s.total, converted = s.converted
+FROM (SELECT user_id, sum(referrals)::bigint AS total, sum(conversions)::bigint AS converted
+      FROM referrer_daily WHERE day BETWEEN $2::integer - $1::integer + 1 AND $2::integer
+      GROUP BY user_id) AS s
+WHERE w.window_days = $1::integer AND w.as_of_day < $2::integer AND w.user_id = s.user_id)sql";
+constexpr char kDropEmptyWindows[] =
+    "DELETE FROM referrer_windows WHERE window_days = $1::integer AND as_of_day < $2::integer";
 
 // --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
@@ -231,26 +256,28 @@ FROM referrer_totals t LEFT JOIN users u ON u.id = t.user_id
 WHERE t.total_referrals > 0
 ORDER BY t.converted_referrals DESC, t.total_referrals DESC, t.user_id ASC
 LIMIT $1)sql";
-// A window's leaderboard in one statement (one snapshot): the first $3 rows in rank-index order
-// (part 1) and, when there are $3 of them and the last sits in an inexact bucket, every row of
-// that bucket (part 2); TopOfWindow sorts them exactly.
-constexpr char kSelectWindow[] = R"sql(
-WITH first AS (
-  SELECT w.user_id, u.email, w.total, w.converted, w.bucket
-  FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
-  WHERE w.window_days = $1 AND w.end_day = $2
-  ORDER BY w.converted DESC, w.bucket DESC, w.user_id ASC
-  LIMIT $3),
-last AS (
-  SELECT converted, bucket FROM (
-    SELECT converted, bucket FROM first ORDER BY converted ASC, bucket ASC LIMIT 1) AS l
-  WHERE (SELECT count(*) FROM first) = $3 AND l.bucket >= $4)
-SELECT user_id, email, total, converted, bucket, 1 AS part FROM first
-UNION ALL
-SELECT w.user_id, u.email, w.total, w.converted, w.bucket, 2
-FROM last, referrer_windows w LEFT JOIN users u ON u.id = w.user_id
-WHERE w.window_days = $1 AND w.end_day = $2 AND w.converted = last.converted
-  AND w.bucket = last.bucket)sql";
+// A window's leaderboard: the first $3 rows of the rank index with their counts as of today ($2),
+// recounted from referrer_daily for stale rows; one statement, one snapshot. WindowTop asks for
+// more rows when these were not enough to be sure of the top.
+constexpr char kSelectWindowRanked[] = R"sql(
+WITH ranked AS (
+  SELECT user_id, total, converted, as_of_day FROM referrer_windows
+  WHERE window_days = $1::integer
+  ORDER BY converted DESC, total DESC, user_id ASC
+  LIMIT $3::bigint)
+SELECT r.user_id, u.email,
+       CASE WHEN r.as_of_day = $2::integer THEN r.total ELSE c.total END,
+       CASE WHEN r.as_of_day = $2::integer THEN r.converted ELSE c.converted END,
+       r.total, r.converted
+FROM ranked r
+LEFT JOIN users u ON u.id = r.user_id
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(d.referrals), 0)::bigint AS total,
+         coalesce(sum(d.conversions), 0)::bigint AS converted
+  FROM referrer_daily d
+  WHERE r.as_of_day <> $2::integer AND d.user_id = r.user_id
+    AND d.day BETWEEN $2::integer - $1::integer + 1 AND $2::integer) AS c
+ORDER BY r.converted DESC, r.total DESC, r.user_id ASC)sql";
 // One round trip: the all-time totals, the window's sums ($1..$2, empty for all time) and the
 // codes flagged active but past their expiry (those expire-codes has not swept yet: a range of
 // the partial index on expires_at).
@@ -321,15 +348,12 @@ INSERT INTO referrer_daily (user_id, day, referrals, conversions)
 SELECT referrer_user_id, )sql" REFERRALD_DAY("created_at") R"sql(, count(*),
        count(*) FILTER (WHERE status = 'converted')
 FROM referrals GROUP BY 1, 2)sql";
-// $1 the window's length, $2 the first end day still readable (today).
+// $1 the window's length, $2 today.
 constexpr char kRebuildReferrerWindows[] = R"sql(
-INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted, bucket)
-SELECT window_days, end_day, user_id, total, converted, )sql" REFERRALD_RANK_BUCKET("total") R"sql(
-FROM (SELECT $1::integer AS window_days, d.day + o.n AS end_day, d.user_id AS user_id,
-             sum(d.referrals)::bigint AS total, sum(d.conversions)::bigint AS converted
-      FROM referrer_daily d, generate_series(0, $1::integer - 1) AS o(n)
-      WHERE d.day + o.n >= $2::integer
-      GROUP BY d.day + o.n, d.user_id) AS windows)sql";
+INSERT INTO referrer_windows (window_days, user_id, as_of_day, total, converted)
+SELECT $1::integer, user_id, $2::integer, sum(referrals)::bigint, sum(conversions)::bigint
+FROM referrer_daily WHERE day BETWEEN $2::integer - $1::integer + 1 AND $2::integer
+GROUP BY user_id)sql";
 constexpr char kRebuildProgramDaily[] = R"sql(
 INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
 SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
@@ -581,10 +605,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
     const int shard = ShardOf(r.referrer_user_id, shards_);
     conn_.Query(kReferrerTracked, deadline_, r.referrer_user_id);
     conn_.Query(kReferrerDayTracked, deadline_, r.referrer_user_id, day);
-    for (const int window : domain::kWindowLengths) {
-      conn_.Query(kReferrerWindowsCount, deadline_, r.referrer_user_id, day, window);
-      conn_.Query(kReferrerWindowsAdd, deadline_, r.referrer_user_id, day, window);
-    }
+    TouchWindows(r.referrer_user_id, day, day, 1, 0);
     conn_.Query(kProgramDaySignup, deadline_, day, shard);
     conn_.Query(kProgramReferral, deadline_, shard);
   }
@@ -595,15 +616,35 @@ class PostgresStore::Tx final : public domain::WriteTx {
     const int shard = ShardOf(r.referrer_user_id, shards_);
     conn_.Query(kReferrerConverted, deadline_, r.referrer_user_id);
     conn_.Query(kReferrerDayConverted, deadline_, r.referrer_user_id, created);
-    for (const int window : domain::kWindowLengths) {
-      if (auto ends = LiveWindowEnds(window, created, converted)) {
-        conn_.Query(kReferrerWindowsConverted, deadline_, window, r.referrer_user_id, ends->first,
-                    ends->second);
-      }
-    }
+    TouchWindows(r.referrer_user_id, created, converted, 0, 1);
     conn_.Query(kProgramDayCohortConversion, deadline_, created, shard);
     conn_.Query(kProgramDayConversion, deadline_, converted, shard);
     conn_.Query(kProgramConverted, deadline_, shard);
+  }
+
+  // The referrer's window rows after a change (referrals, conversions) to a referral created on
+  // `created_day`, made on `today`; referrer_daily already holds it.
+  void TouchWindows(const std::string& user_id, std::int64_t created_day, std::int64_t today,
+                    std::int64_t referrals, std::int64_t conversions) {
+    for (const int window : domain::kWindowLengths) {
+      // At most twice: a row inserted concurrently is locked and looked at again.
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        const auto locked = conn_.Query(kLockWindow, deadline_, window, user_id);
+        std::optional<std::int64_t> as_of_day;
+        if (locked.rows() > 0) as_of_day = locked.row(0).Int(0);
+        const WindowTouch touch = DecideWindowTouch(window, as_of_day, created_day, today);
+        if (touch == WindowTouch::kInsert) {
+          if (conn_.Query(kInsertWindowCounted, deadline_, window, user_id, today).rows() > 0) break;
+          continue;  // inserted by another transaction since, or nothing to count
+        }
+        if (touch == WindowTouch::kRecount) {
+          conn_.Query(kRecountWindow, deadline_, window, user_id, today);
+        } else if (touch == WindowTouch::kIncrement) {
+          conn_.Query(kIncrementWindow, deadline_, window, user_id, referrals, conversions);
+        }
+        break;
+      }
+    }
   }
 
   void Rewarded(const domain::Reward& reward) {
@@ -653,18 +694,23 @@ Status PostgresStore::Migrate() {
     std::vector<Migration> pending(all.begin(), all.end());
     std::sort(pending.begin(), pending.end(),
               [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    // Every pending migration in one transaction, and the aggregates rebuilt once at its end when
+    // any of them asks for it: the rebuild is today's code, which knows only the latest schema,
+    // and a crash half-way leaves nothing half-migrated.
+    conn->ExecScript(kBegin, deadline);
+    bool rebuild = false;
+    std::vector<std::string_view> applied;
     for (const Migration& migration : pending) {
       if (migration.sql.empty()) continue;
       if (conn->Query(kSelectMigrationApplied, deadline, migration.version).rows() > 0) continue;
-      conn->ExecScript(kBegin, deadline);
       conn->ExecScript(migration.sql, deadline);
-      if (migration.sql.find(kRebuildAggregatesMarker) != std::string_view::npos) {
-        RebuildAggregatesIn(*conn, options_.now(), deadline);
-      }
+      rebuild = rebuild || migration.sql.find(kRebuildAggregatesMarker) != std::string_view::npos;
       conn->Query(kInsertMigration, deadline, migration.version, std::string(migration.name));
-      conn->ExecScript(kCommit, deadline);
-      spdlog::info("postgres: applied migration {}", migration.name);
+      applied.push_back(migration.name);
     }
+    if (rebuild) RebuildAggregatesIn(*conn, options_.now(), deadline);
+    conn->ExecScript(kCommit, deadline);
+    for (const auto name : applied) spdlog::info("postgres: applied migration {}", name);
     conn->ExecScript(kUnlockMigrations, deadline);
     return {};
   });
@@ -780,15 +826,26 @@ Result<std::vector<domain::LeaderboardEntry>> PostgresStore::Leaderboard(
       for (int i = 0; i < result.rows(); ++i) rows.push_back(ReadLeaderboardEntry(result.row(i)));
       return rows;
     }
-    const auto result = lease->Query(kSelectWindow, deadline, *window_days, UtcDayNumber(now),
-                                     std::max(limit, 0), kExactRankBelow);
-    std::vector<WindowRankRow> first;
-    std::vector<WindowRankRow> last_bucket;
-    for (int i = 0; i < result.rows(); ++i) {
-      const auto row = result.row(i);
-      (row.Int(5) == 1 ? first : last_bucket).push_back({ReadLeaderboardEntry(row), row.Int(4)});
+    // Rows past the first `limit` are needed only where stale rows overstate; read more until
+    // WindowTop is sure (the whole window at worst).
+    const std::int64_t today = UtcDayNumber(now);
+    constexpr std::int64_t kAll = std::int64_t{1} << 50;  // more rows than any window holds
+    for (std::int64_t batch = std::int64_t{std::max(limit, 0)} + 16;;
+         batch = std::min(batch * 4, kAll)) {
+      const auto result = lease->Query(kSelectWindowRanked, deadline, *window_days, today, batch);
+      WindowTop top(limit);
+      bool sure = result.rows() < batch;  // the whole window was read
+      for (int i = 0; i < result.rows(); ++i) {
+        const auto row = result.row(i);
+        domain::LeaderboardEntry entry = ReadLeaderboardEntry(row);
+        if (!top.MayEnter(row.Int(5), row.Int(4), entry.user_id)) {
+          sure = true;
+          break;
+        }
+        top.Add(std::move(entry));
+      }
+      if (sure) return std::move(top).Take();
     }
-    return TopOfWindow(std::move(first), std::move(last_bucket), limit);
   });
 }
 

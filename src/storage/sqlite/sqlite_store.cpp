@@ -147,22 +147,24 @@ ON CONFLICT (user_id) DO UPDATE SET total_referrals = total_referrals + 1,
 constexpr char kReferrerDayTracked[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals) VALUES (?1, ?2, 1)
 ON CONFLICT (user_id, day) DO UPDATE SET referrals = referrals + 1)sql";
-// ?1 user, ?2 the referral's day, ?3 the window's length: +1 on each end day's row that counts
-// the referral (the rows that exist, then the missing ones), then the rank bucket of the rows
-// whose bucket changed. A plain UPDATE of total leaves the rank index alone (an upsert's DO
-// UPDATE would rewrite every index entry), so only bucket changes move index entries.
-constexpr char kReferrerWindowsCount[] = R"sql(
-UPDATE referrer_windows SET total = total + 1
-WHERE window_days = ?3 AND user_id = ?1 AND end_day BETWEEN ?2 AND ?2 + ?3 - 1)sql";
-constexpr char kReferrerWindowsAdd[] = R"sql(
-WITH RECURSIVE offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n + 1 < ?3)
-INSERT INTO referrer_windows (window_days, end_day, user_id, total, bucket)
-SELECT ?3, ?2 + n, ?1, 1, 1 FROM offsets WHERE true
-ON CONFLICT DO NOTHING)sql";
-constexpr char kReferrerWindowsRebucket[] =
-    "UPDATE referrer_windows SET bucket = " REFERRALD_RANK_BUCKET("total") R"sql(
-WHERE window_days = ?3 AND user_id = ?1 AND end_day BETWEEN ?2 AND ?2 + ?3 - 1
-  AND bucket <> )sql" REFERRALD_RANK_BUCKET("total");
+// Window totals (storage/common/aggregates.hpp). ?1 the window's length, ?2 the referrer.
+constexpr char kSelectWindowDay[] =
+    "SELECT as_of_day FROM referrer_windows WHERE window_days = ?1 AND user_id = ?2";
+// ?3 today: the row counted from referrer_daily, when the window holds a referral.
+constexpr char kInsertWindowCounted[] = R"sql(
+INSERT INTO referrer_windows (window_days, user_id, as_of_day, total, converted)
+SELECT ?1, ?2, ?3, sum(referrals), sum(conversions) FROM referrer_daily
+WHERE user_id = ?2 AND day BETWEEN ?3 - ?1 + 1 AND ?3
+HAVING sum(referrals) > 0)sql";
+constexpr char kRecountWindow[] = R"sql(
+UPDATE referrer_windows SET as_of_day = ?3, total = s.total, converted = s.converted
+FROM (SELECT coalesce(sum(referrals), 0) AS total, coalesce(sum(conversions), 0) AS converted
+      FROM referrer_daily WHERE user_id = ?2 AND day BETWEEN ?3 - ?1 + 1 AND ?3) AS s
+WHERE window_days = ?1 AND user_id = ?2)sql";
+// ?3 referrals, ?4 conversions to add.
+constexpr char kIncrementWindow[] = R"sql(
+UPDATE referrer_windows SET total = total + ?3, converted = converted + ?4
+WHERE window_days = ?1 AND user_id = ?2)sql";
 constexpr char kProgramDaySignup[] = R"sql(
 INSERT INTO program_daily (day, shard, signups) VALUES (?1, ?2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET signups = signups + 1)sql";
@@ -176,9 +178,6 @@ UPDATE referrer_totals SET converted_referrals = converted_referrals + 1,
 WHERE user_id = ?1)sql";
 constexpr char kReferrerDayConverted[] =
     "UPDATE referrer_daily SET conversions = conversions + 1 WHERE user_id = ?1 AND day = ?2";
-constexpr char kReferrerWindowsConverted[] = R"sql(
-UPDATE referrer_windows SET converted = converted + 1
-WHERE window_days = ?1 AND user_id = ?2 AND end_day BETWEEN ?3 AND ?4)sql";
 constexpr char kProgramDayCohortConversion[] = R"sql(
 INSERT INTO program_daily (day, shard, cohort_conversions) VALUES (?1, ?2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET cohort_conversions = cohort_conversions + 1)sql";
@@ -206,7 +205,15 @@ constexpr char kProgramCodesDeactivated[] = R"sql(
 INSERT INTO program_totals (shard, active_codes) VALUES (?1, -?2)
 ON CONFLICT (shard) DO UPDATE SET active_codes = active_codes - ?2)sql";
 
-constexpr char kPruneWindows[] = "DELETE FROM referrer_windows WHERE end_day < ?1";
+// ?1 the window's length, ?2 today: every stale row recounted, then those left empty dropped.
+constexpr char kRecountStaleWindows[] = R"sql(
+UPDATE referrer_windows SET as_of_day = ?2, total = s.total, converted = s.converted
+FROM (SELECT user_id, sum(referrals) AS total, sum(conversions) AS converted FROM referrer_daily
+      WHERE day BETWEEN ?2 - ?1 + 1 AND ?2 GROUP BY user_id) AS s
+WHERE referrer_windows.window_days = ?1 AND referrer_windows.as_of_day < ?2
+  AND referrer_windows.user_id = s.user_id)sql";
+constexpr char kDropEmptyWindows[] =
+    "DELETE FROM referrer_windows WHERE window_days = ?1 AND as_of_day < ?2";
 
 // --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
@@ -219,18 +226,16 @@ FROM referrer_totals t LEFT JOIN users u ON u.id = t.user_id
 WHERE t.total_referrals > 0
 ORDER BY t.converted_referrals DESC, t.total_referrals DESC, t.user_id ASC
 LIMIT ?1)sql";
-// A window's leaderboard: the first rows in rank-index order, then (when the last of them sits in
-// an inexact bucket) every row of that bucket; TopOfWindow sorts them exactly.
-constexpr char kSelectWindowFirst[] = R"sql(
-SELECT w.user_id, u.email, w.total, w.converted, w.bucket
-FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
-WHERE w.window_days = ?1 AND w.end_day = ?2
-ORDER BY w.converted DESC, w.bucket DESC, w.user_id ASC
-LIMIT ?3)sql";
-constexpr char kSelectWindowBucket[] = R"sql(
-SELECT w.user_id, u.email, w.total, w.converted, w.bucket
-FROM referrer_windows w LEFT JOIN users u ON u.id = w.user_id
-WHERE w.window_days = ?1 AND w.end_day = ?2 AND w.converted = ?3 AND w.bucket = ?4)sql";
+// A window's leaderboard: its rows in rank-index order, read until WindowTop has its N, and the
+// counts of a stale row as of today.
+constexpr char kSelectWindowRanked[] = R"sql(
+SELECT w.user_id, u.email, w.total, w.converted, w.as_of_day
+FROM referrer_windows w INDEXED BY idx_referrer_windows_rank LEFT JOIN users u ON u.id = w.user_id
+WHERE w.window_days = ?1
+ORDER BY w.converted DESC, w.total DESC, w.user_id ASC)sql";
+constexpr char kSelectWindowCounts[] = R"sql(
+SELECT coalesce(sum(referrals), 0), coalesce(sum(conversions), 0) FROM referrer_daily
+WHERE user_id = ?1 AND day BETWEEN ?2 - ?3 + 1 AND ?2)sql";
 constexpr char kSelectProgramTotals[] = R"sql(
 SELECT coalesce(sum(referrals), 0), coalesce(sum(converted), 0), coalesce(sum(rewards), 0),
        coalesce(sum(codes), 0), coalesce(sum(active_codes), 0)
@@ -297,16 +302,11 @@ INSERT INTO referrer_daily (user_id, day, referrals, conversions)
 SELECT referrer_user_id, )sql" REFERRALD_DAY("created_at") R"sql(, count(*),
        sum(status = 'converted')
 FROM referrals GROUP BY 1, 2)sql";
-// ?1 the window's length, ?2 the first end day still readable (today).
+// ?1 the window's length, ?2 today.
 constexpr char kRebuildReferrerWindows[] = R"sql(
-WITH RECURSIVE offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets WHERE n + 1 < ?1)
-INSERT INTO referrer_windows (window_days, end_day, user_id, total, converted, bucket)
-SELECT window_days, end_day, user_id, total, converted, )sql" REFERRALD_RANK_BUCKET("total") R"sql(
-FROM (SELECT ?1 AS window_days, d.day + o.n AS end_day, d.user_id AS user_id,
-             sum(d.referrals) AS total, sum(d.conversions) AS converted
-      FROM referrer_daily d, offsets o
-      WHERE d.day + o.n >= ?2
-      GROUP BY d.day + o.n, d.user_id))sql";
+INSERT INTO referrer_windows (window_days, user_id, as_of_day, total, converted)
+SELECT ?1, user_id, ?2, sum(referrals), sum(conversions) FROM referrer_daily
+WHERE day BETWEEN ?2 - ?1 + 1 AND ?2 GROUP BY user_id)sql";
 constexpr char kRebuildProgramDaily[] = R"sql(
 INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
 SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
@@ -530,9 +530,16 @@ class SqliteStore::Tx final : public domain::WriteTx {
     });
   }
 
-  Result<std::int64_t> PruneAggregates(std::int64_t before_day) override {
-    return guard_("PruneAggregates", [&]() -> Result<std::int64_t> {
-      Stmt(conn_, kPruneWindows).Bind(before_day).Run();
+  Result<std::int64_t> RefreshAggregates(std::int64_t today) override {
+    return guard_("RefreshAggregates", [&]() -> Result<std::int64_t> {
+      std::int64_t refreshed = 0;
+      for (const int window : domain::kWindowLengths) {
+        Stmt(conn_, kRecountStaleWindows).Bind(window, today).Run();
+        refreshed += conn_.Changes();
+        Stmt(conn_, kDropEmptyWindows).Bind(window, today).Run();
+        refreshed += conn_.Changes();
+      }
+      return refreshed;
       return conn_.Changes();
     });
   }
@@ -560,11 +567,7 @@ class SqliteStore::Tx final : public domain::WriteTx {
     const int shard = ShardOf(r.referrer_user_id, kShards);
     Stmt(conn_, kReferrerTracked).Bind(r.referrer_user_id).Run();
     Stmt(conn_, kReferrerDayTracked).Bind(r.referrer_user_id, day).Run();
-    for (const int window : domain::kWindowLengths) {
-      Stmt(conn_, kReferrerWindowsCount).Bind(r.referrer_user_id, day, window).Run();
-      Stmt(conn_, kReferrerWindowsAdd).Bind(r.referrer_user_id, day, window).Run();
-      Stmt(conn_, kReferrerWindowsRebucket).Bind(r.referrer_user_id, day, window).Run();
-    }
+    TouchWindows(r.referrer_user_id, day, day, 1, 0);
     Stmt(conn_, kProgramDaySignup).Bind(day, shard).Run();
     Stmt(conn_, kProgramReferral).Bind(shard).Run();
   }
@@ -575,16 +578,37 @@ class SqliteStore::Tx final : public domain::WriteTx {
     const int shard = ShardOf(r.referrer_user_id, kShards);
     Stmt(conn_, kReferrerConverted).Bind(r.referrer_user_id).Run();
     Stmt(conn_, kReferrerDayConverted).Bind(r.referrer_user_id, created).Run();
-    for (const int window : domain::kWindowLengths) {
-      if (auto ends = LiveWindowEnds(window, created, converted)) {
-        Stmt(conn_, kReferrerWindowsConverted)
-            .Bind(window, r.referrer_user_id, ends->first, ends->second)
-            .Run();
-      }
-    }
+    TouchWindows(r.referrer_user_id, created, converted, 0, 1);
     Stmt(conn_, kProgramDayCohortConversion).Bind(created, shard).Run();
     Stmt(conn_, kProgramDayConversion).Bind(converted, shard).Run();
     Stmt(conn_, kProgramConverted).Bind(shard).Run();
+  }
+
+  // The referrer's window rows after a change (referrals, conversions) to a referral created on
+  // `created_day`, made on `today`; referrer_daily already holds it.
+  void TouchWindows(const std::string& user_id, std::int64_t created_day, std::int64_t today,
+                    std::int64_t referrals, std::int64_t conversions) {
+    for (const int window : domain::kWindowLengths) {
+      std::optional<std::int64_t> as_of_day;
+      {
+        Stmt select(conn_, kSelectWindowDay);
+        select.Bind(window, user_id);
+        if (select.Step()) as_of_day = select.Int(0);
+      }
+      switch (DecideWindowTouch(window, as_of_day, created_day, today)) {
+        case WindowTouch::kNone:
+          break;
+        case WindowTouch::kInsert:
+          Stmt(conn_, kInsertWindowCounted).Bind(window, user_id, today).Run();
+          break;
+        case WindowTouch::kRecount:
+          Stmt(conn_, kRecountWindow).Bind(window, user_id, today).Run();
+          break;
+        case WindowTouch::kIncrement:
+          Stmt(conn_, kIncrementWindow).Bind(window, user_id, referrals, conversions).Run();
+          break;
+      }
+    }
   }
 
   void Rewarded(const domain::Reward& reward) {
@@ -679,20 +703,24 @@ Status SqliteStore::Migrate() {
     std::vector<Migration> pending(all.begin(), all.end());
     std::sort(pending.begin(), pending.end(),
               [](const Migration& a, const Migration& b) { return a.version < b.version; });
+    // Every pending migration in one transaction, and the aggregates rebuilt once at its end when
+    // any of them asks for it: the rebuild is today's code, which knows only the latest schema,
+    // and a crash half-way leaves nothing half-migrated. BEGIN IMMEDIATE takes the write lock, so
+    // re-checking under it keeps two processes from applying the same migration.
+    sqlite::WriteTransaction tx(conn);
+    bool rebuild = false;
+    std::vector<std::string_view> applied;
     for (const Migration& migration : pending) {
       if (migration.sql.empty()) continue;
-      // BEGIN IMMEDIATE takes the write lock, so re-checking under it keeps two processes from
-      // applying the same migration.
-      sqlite::WriteTransaction tx(conn);
       if (QueryExists(conn, kSelectMigrationApplied, migration.version)) continue;
       conn.Exec(std::string(migration.sql).c_str());
-      if (migration.sql.find(kRebuildAggregatesMarker) != std::string_view::npos) {
-        RebuildAggregatesIn(conn, options_.now());
-      }
+      rebuild = rebuild || migration.sql.find(kRebuildAggregatesMarker) != std::string_view::npos;
       Stmt(conn, kInsertMigration).Bind(migration.version, migration.name).Run();
-      tx.Commit();
-      spdlog::info("sqlite: applied migration {}", migration.name);
+      applied.push_back(migration.name);
     }
+    if (rebuild) RebuildAggregatesIn(conn, options_.now());
+    tx.Commit();
+    for (const auto name : applied) spdlog::info("sqlite: applied migration {}", name);
     return {};
   });
 }
@@ -792,19 +820,23 @@ Result<std::vector<domain::LeaderboardEntry>> SqliteStore::Leaderboard(
     }
     sqlite::ReadTransaction snapshot(*lease);
     const std::int64_t today = UtcDayNumber(now);
-    std::vector<WindowRankRow> first;
-    {
-      Stmt select(*lease, kSelectWindowFirst);
-      select.Bind(*window_days, today, std::max(limit, 0));
-      while (select.Step()) first.push_back({ReadLeaderboardEntry(select), select.Int(4)});
+    WindowTop top(limit);
+    Stmt ranked(*lease, kSelectWindowRanked);
+    ranked.Bind(*window_days);
+    while (ranked.Step()) {
+      domain::LeaderboardEntry entry = ReadLeaderboardEntry(ranked);
+      if (!top.MayEnter(entry.converted_referrals, entry.total_referrals, entry.user_id)) break;
+      if (ranked.Int(4) != today) {
+        Stmt counts(*lease, kSelectWindowCounts);
+        counts.Bind(entry.user_id, today, *window_days);
+        if (counts.Step()) {
+          entry.total_referrals = counts.Int(0);
+          entry.converted_referrals = counts.Int(1);
+        }
+      }
+      top.Add(std::move(entry));
     }
-    std::vector<WindowRankRow> last_bucket;
-    if (static_cast<int>(first.size()) == limit && first.back().bucket >= kExactRankBelow) {
-      Stmt select(*lease, kSelectWindowBucket);
-      select.Bind(*window_days, today, first.back().entry.converted_referrals, first.back().bucket);
-      while (select.Step()) last_bucket.push_back({ReadLeaderboardEntry(select), select.Int(4)});
-    }
-    return TopOfWindow(std::move(first), std::move(last_bucket), limit);
+    return std::move(top).Take();
   });
 }
 
