@@ -71,8 +71,13 @@ bool ParseField(std::string_view text, const FieldSpec& spec, std::vector<bool>&
       lo = *a;
       hi = stepped ? spec.max : *a;  // `5/15` means 5-max/15
     }
-    if (lo < spec.min || hi > spec.max) return false;
-    for (int v = lo; v <= hi; v += step) out[static_cast<std::size_t>(v)] = true;
+    if (lo < spec.min || hi > spec.max || lo > hi) return false;
+    // Counted without overflow: a step may be as large as an int (`*/2147483647` is the first
+    // value alone).
+    for (int v = lo;; v += step) {
+      out[static_cast<std::size_t>(v)] = true;
+      if (hi - v < step) break;
+    }
   }
   return true;
 }

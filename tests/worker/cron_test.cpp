@@ -39,6 +39,18 @@ TEST(CronTest, StepsAcrossHoursAndDays) {
   EXPECT_EQ(NextAfter("5/15 * * * *", "2025-06-15T12:50:00.000Z"), "2025-06-15T13:05:00.000Z");
 }
 
+TEST(CronTest, StepsLargerThanTheFieldSelectOnlyTheFirstValue) {
+  // Found by fuzz_cron: stepping past the field's end overflowed an int.
+  EXPECT_EQ(NextAfter("*/2147483647 * * * *", "2025-06-15T12:00:00.000Z"),
+            "2025-06-15T13:00:00.000Z");
+  EXPECT_EQ(NextAfter("7/100 * * * *", "2025-06-15T12:00:00.000Z"), "2025-06-15T12:07:00.000Z");
+  EXPECT_EQ(NextAfter("0 2/2147483647 * * *", "2025-06-15T03:00:00.000Z"),
+            "2025-06-16T02:00:00.000Z");
+  // A stepped start past the field's end is out of range, not an empty field.
+  EXPECT_FALSE(CronExpression::Parse("2147483647/15 * * * *"));
+  EXPECT_FALSE(CronExpression::Parse("71/15 * * * *"));
+}
+
 TEST(CronTest, ListsAndRanges) {
   EXPECT_EQ(NextAfter("0 9,17 * * *", "2025-06-15T09:00:00.000Z"), "2025-06-15T17:00:00.000Z");
   EXPECT_EQ(NextAfter("0 9,17 * * *", "2025-06-15T17:00:00.000Z"), "2025-06-16T09:00:00.000Z");
