@@ -1,8 +1,13 @@
 # The front door. Each target installs what is missing (Debian packages via scripts/install-deps.sh),
 # then configures and builds with the CMake presets. `make run` and `make test` share build/release.
-.PHONY: all deps configure build run test bench asan tsan clean
+.PHONY: all deps configure build run test bench asan tsan fuzz fuzz-long clean
 
 PRESET ?= release
+# The tests that race threads or processes on purpose: what `make tsan` runs (a CTest regex).
+RACE_TESTS ?= Race|Concurrent|MultiInstance|Overlapping|AcrossInstances|StartingTogether|PoolWaits|WorkerTest|Sigterm
+# make fuzz-long FUZZ_SECONDS=600 FUZZ_TARGETS="request jwt"
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
 
 all: build
 
@@ -19,23 +24,41 @@ build: configure
 run: build
 	@./scripts/run.sh
 
-# Everything, then every test.
+# Everything, then every test, then a one-minute run of every fuzz target (build/asan).
 test: configure
 	@cmake --build --preset $(PRESET)
 	@./scripts/test.sh $(PRESET)
+	@$(MAKE) --no-print-directory fuzz
 
 # The benchmark harness (bench/run.sh): both backends, 10k to 1M referrals, about 45 minutes.
 bench: configure
 	@cmake --build --preset $(PRESET) --target referrald referrald-bench
 	@./bench/run.sh
 
-# Debug build and tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan:
-	@$(MAKE) --no-print-directory test PRESET=asan
+# The fuzz targets (clang, ASan + UBSan + libFuzzer, build/asan): replay fuzz/regressions/, then
+# about 8 s each on a copy of fuzz/corpus/.
+fuzz: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan --target referrald_fuzz_targets
+	@./scripts/fuzz.sh smoke
 
-# Debug build and tests under ThreadSanitizer.
-tsan:
-	@$(MAKE) --no-print-directory test PRESET=tsan
+# FUZZ_SECONDS (default 600) for each target, two at a time; findings under build/fuzz-artifacts/.
+fuzz-long: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan --target referrald_fuzz_targets
+	@./scripts/fuzz.sh long $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Every test under AddressSanitizer + UndefinedBehaviorSanitizer (clang, build/asan).
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan --target referrald referrald_unit_tests referrald_db_tests
+	@./scripts/test.sh asan
+
+# The race tests (RACE_TESTS) under ThreadSanitizer (g++, build/tsan); RACE_TESTS=. for all.
+tsan: deps
+	@cmake --preset tsan >/dev/null
+	@cmake --build --preset tsan --target referrald referrald_unit_tests referrald_db_tests
+	@./scripts/test.sh tsan -R '$(RACE_TESTS)'
 
 clean:
 	rm -rf build

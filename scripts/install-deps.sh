@@ -7,7 +7,13 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ make cmake pkg-config ca-certificates
-  # HTTP server: RESTinio on standalone Asio (+ its fmt and http-parser link deps)
+  # sanitizer and fuzzing builds (build/asan: clang 14 with its ASan/UBSan/libFuzzer runtimes;
+  # llvm-symbolizer for readable reports; build/tsan uses g++'s libtsan)
+  clang libclang-rt-14-dev llvm
+  # static analysis (scripts/lint.sh: clang-tidy with the checked-in .clang-tidy)
+  clang-tidy
+  # HTTP server: RESTinio on standalone Asio (+ its fmt and http-parser link deps; fuzz_request
+  # parses raw bytes with the same http-parser)
   librestinio-dev libasio-dev libfmt-dev libhttp-parser-dev
   # storage: embedded SQLite, and PostgreSQL 15 (libpq client library; the server and psql
   # for the throwaway test clusters of scripts/pg-cluster.sh)

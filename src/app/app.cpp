@@ -66,8 +66,10 @@ std::vector<std::string> DescribeSchedule(const Config& config, TimePoint now) {
     if (cron) {
       if (auto t = cron->Next(now)) next = FormatIso8601(*t);
     }
-    lines.push_back(std::string(job.description) + " (" + std::string(job.name) + "): \"" + text +
-                    "\" UTC, next " + next);
+    std::string line(job.description);
+    line.append(" (").append(job.name).append("): \"").append(text).append("\" UTC, next ");
+    line.append(next);
+    lines.push_back(std::move(line));
   }
   return lines;
 }

@@ -78,8 +78,9 @@ Status Cron(const Environment& env, const std::string& var, std::string& out) {
 
 std::string Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
     s.remove_suffix(1);
+  }
   return std::string(s);
 }
 
@@ -97,8 +98,9 @@ Status DatabaseUrl(const Environment& env, std::string& out) {
   const std::string& url = it->second;
   const bool sqlite = url.rfind("sqlite:", 0) == 0 && url.size() > 7;
   const bool pg = url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
-  if (!sqlite && !pg)
+  if (!sqlite && !pg) {
     return Bad("DATABASE_URL", "expected sqlite:PATH, postgres://… or postgresql://…");
+  }
   out = url;
   return {};
 }

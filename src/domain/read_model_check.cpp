@@ -83,11 +83,12 @@ std::vector<std::string> DescribeDifferences(const ReadModels& expected, const R
   for (const auto& [user, s] : expected.stats) users.insert(user);
   for (const auto& [user, s] : actual.stats) users.insert(user);
   for (const auto& user : users) {
-    const auto e = expected.stats.count(user) ? expected.stats.at(user) : ReferrerStats{};
-    const auto a = actual.stats.count(user) ? actual.stats.at(user) : ReferrerStats{};
-    if (e != a)
+    const auto e = expected.stats.contains(user) ? expected.stats.at(user) : ReferrerStats{};
+    const auto a = actual.stats.contains(user) ? actual.stats.at(user) : ReferrerStats{};
+    if (e != a) {
       out.push_back("stats of " + user + ": " + Describe(e) + " recounted, " + Describe(a) +
                     " in the aggregates");
+    }
   }
   for (const auto& [days, rows] : expected.leaderboards) {
     const auto it = actual.leaderboards.find(days);

@@ -271,12 +271,13 @@ Result<std::optional<Conversion>> ReferralService::ConvertPending(
   reward.type = RewardType::kFreePremium;
   reward.value.days = settings_.reward_days;
   reward.created_at = now;
-  if (settings_.reward_claim_days > 0)
+  if (settings_.reward_claim_days > 0) {
     reward.expires_at = AddDays(now, settings_.reward_claim_days);
+  }
   reward.source_referral_id = referral.id;
   if (auto inserted = tx.InsertReward(reward); !inserted) return inserted.error();
 
-  for (AuditEntry entry :
+  for (const AuditEntry& entry :
        {audit::Entry(ids_.New(now), audit::kServiceReferral, audit::kReferralConverted,
                      audit::kSuccess, referral.referred_user_id,
                      {{"referralId", referral.id}, {"referrerUserId", referral.referrer_user_id}},

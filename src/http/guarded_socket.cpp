@@ -7,7 +7,7 @@
 namespace referrald::http {
 namespace {
 
-constexpr std::size_t kDrainChunkBytes = 16 * 1024;
+constexpr std::size_t kDrainChunkBytes = std::size_t{16} * 1024;
 
 // For sockets of an io_context nobody configured: follow nothing, limit nothing.
 const std::shared_ptr<const GuardConfig>& Unguarded() {
@@ -17,16 +17,16 @@ const std::shared_ptr<const GuardConfig>& Unguarded() {
 
 }  // namespace
 
-asio::execution_context::id GuardService::id;
+asio::execution_context::id GuardService::id;  // NOLINT: the name and kind Asio's services need
 
 GuardService::GuardService(asio::io_context& io) : asio::execution_context::service(io) {}
 
 namespace internal {
 
-GuardState::GuardState(asio::io_context& io, std::shared_ptr<const GuardConfig> config)
+GuardState::GuardState(asio::io_context& io, const std::shared_ptr<const GuardConfig>& config)
     : socket_(io),
       timer_(io),
-      config_(config ? std::move(config) : Unguarded()),
+      config_(config ? config : Unguarded()),
       framer_(config_->max_body_bytes) {}
 
 bool GuardState::is_open() const {

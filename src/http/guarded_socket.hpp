@@ -67,7 +67,7 @@ namespace internal {
 // on the I/O thread only (its last owner may release it anywhere).
 class GuardState : public std::enable_shared_from_this<GuardState> {
  public:
-  GuardState(asio::io_context& io, std::shared_ptr<const GuardConfig> config);
+  GuardState(asio::io_context& io, const std::shared_ptr<const GuardConfig>& config);
 
   asio::ip::tcp::socket& socket() { return socket_; }
   const asio::ip::tcp::socket& socket() const { return socket_; }

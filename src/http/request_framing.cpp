@@ -6,9 +6,9 @@ namespace referrald::http {
 namespace {
 
 // Longer lines are over RESTinio's own limits (URL 8 KiB, field 16 KiB): it rejects them.
-constexpr std::size_t kMaxLineBytes = 32 * 1024;
+constexpr std::size_t kMaxLineBytes = std::size_t{32} * 1024;
 constexpr std::size_t kMaxMethodBytes = 32;
-constexpr std::size_t kMaxTargetBytes = 2 * 1024;
+constexpr std::size_t kMaxTargetBytes = std::size_t{2} * 1024;
 constexpr std::size_t kMaxRequestIdBytes = 129;  // one more than a sane id, so a longer one fails
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }

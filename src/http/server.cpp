@@ -24,6 +24,7 @@
 #include "http/wire.hpp"
 
 // RESTinio's customisation points for its stream socket type, with the names RESTinio calls.
+// NOLINTBEGIN(readability-identifier-naming)
 namespace referrald::http {
 
 // Called when a connection starts (found by argument-dependent lookup): nothing to prepare, no
@@ -56,6 +57,13 @@ class socket_supplier_t<referrald::http::GuardedSocket> {
   }
   ~socket_supplier_t() = default;
 
+ public:
+  socket_supplier_t(const socket_supplier_t&) = delete;
+  socket_supplier_t& operator=(const socket_supplier_t&) = delete;
+  socket_supplier_t(socket_supplier_t&&) = delete;
+  socket_supplier_t& operator=(socket_supplier_t&&) = delete;
+
+ protected:
   referrald::http::GuardedSocket& socket(std::size_t index) { return sockets_.at(index); }
 
   referrald::http::GuardedSocket move_socket(std::size_t index) {
@@ -72,6 +80,7 @@ class socket_supplier_t<referrald::http::GuardedSocket> {
   asio::io_context& io_;
   std::vector<referrald::http::GuardedSocket> sockets_;
 };
+// NOLINTEND(readability-identifier-naming)
 
 }  // namespace restinio::impl
 
@@ -146,9 +155,11 @@ class ConnectionCap {
   }
   ConnectionCap(const ConnectionCap&) = delete;
   ConnectionCap& operator=(const ConnectionCap&) = delete;
+  ConnectionCap(ConnectionCap&&) = delete;
+  ConnectionCap& operator=(ConnectionCap&&) = delete;
 
   // Accepts on `slot` now when there is room, else once a connection goes.
-  void accept_next(std::size_t slot) noexcept {
+  void accept_next(std::size_t slot) noexcept {  // NOLINT(readability-identifier-naming)
     AcceptorCallbacks* accept_on = nullptr;
     {
       std::lock_guard lock(counts_->mu);
@@ -169,7 +180,7 @@ class ConnectionCap {
     if (accept_on != nullptr) accept_on->call_accept_now(slot);
   }
 
-  [[nodiscard]] const std::shared_ptr<Counts>& counts() const { return counts_; }
+  [[nodiscard]] const std::shared_ptr<Counts>& SharedCounts() const { return counts_; }
 
  private:
   std::shared_ptr<Counts> counts_;
@@ -179,7 +190,7 @@ class ConnectionCap {
 // lifetime monitor).
 class ConnectionPlace {
  public:
-  explicit ConnectionPlace(ConnectionCap* cap) noexcept : counts_(cap->counts()) {
+  explicit ConnectionPlace(ConnectionCap* cap) noexcept : counts_(cap->SharedCounts()) {
     counts_->Connected();
   }
   ~ConnectionPlace() {
@@ -216,11 +227,11 @@ using HttpServer = restinio::http_server_t<Traits>;
 
 // RESTinio's own body limit, a backstop behind GuardedSocket's 413: beyond it RESTinio closes the
 // connection without an answer.
-constexpr std::uint64_t kMaxBodyBytesBeforeClose = 1024 * 1024;
+constexpr std::uint64_t kMaxBodyBytesBeforeClose = std::uint64_t{1024} * 1024;
 static_assert(kMaxBodyBytesBeforeClose > kMaxBodyBytes);
-constexpr std::size_t kMaxUrlBytes = 8 * 1024;
+constexpr std::size_t kMaxUrlBytes = std::size_t{8} * 1024;
 constexpr std::size_t kMaxFieldNameBytes = 256;
-constexpr std::size_t kMaxFieldValueBytes = 16 * 1024;
+constexpr std::size_t kMaxFieldValueBytes = std::size_t{16} * 1024;
 constexpr std::size_t kMaxFieldCount = 100;
 constexpr auto kHandleRequestTimeout = std::chrono::seconds(30);
 constexpr auto kOpenTimeout = std::chrono::seconds(10);
@@ -265,7 +276,8 @@ Request ToRequest(const restinio::request_t& raw) {
 std::string SerializeClosing(const Response& response) {
   std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
                     std::string(ReasonPhrase(response.status)) + "\r\n";
-  for (const auto& [name, value] : response.headers) out += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : response.headers)
+    out.append(name).append(": ").append(value).append("\r\n");
   out +=
       "Connection: close\r\nContent-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
   out += response.body;
@@ -290,6 +302,8 @@ class InFlightRequest {
   ~InFlightRequest() { Finish(); }
   InFlightRequest(const InFlightRequest&) = delete;
   InFlightRequest& operator=(const InFlightRequest&) = delete;
+  InFlightRequest(InFlightRequest&&) = delete;
+  InFlightRequest& operator=(InFlightRequest&&) = delete;
 
   void Finish() noexcept {
     if (finished_.exchange(true)) return;
@@ -333,6 +347,8 @@ struct Server::Impl {
   }
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
+  Impl(Impl&&) = delete;
+  Impl& operator=(Impl&&) = delete;
 
   // Runs on the I/O thread: hands the request to the pool and returns at once.
   restinio::request_handling_status_t Accept(restinio::request_handle_t raw) {
@@ -408,7 +424,7 @@ Status Server::Start() {
   Impl& impl = *impl_;
   {
     std::lock_guard lock(impl.mu);
-    if (impl.started) return Status();
+    if (impl.started) return {};
     impl.started = true;
   }
   impl.workers = std::make_unique<asio::thread_pool>(
@@ -478,7 +494,7 @@ Status Server::Start() {
         "Cannot listen on " + impl.options.host + ":" + std::to_string(impl.options.port));
   }
   spdlog::info("HTTP server listening on {}:{}", impl.options.host, impl.bound_port.load());
-  return Status();
+  return {};
 }
 
 std::uint16_t Server::port() const { return impl_->bound_port.load(); }
@@ -502,7 +518,7 @@ void Server::Stop() {
     auto closed = std::make_shared<std::promise<void>>();
     auto closed_future = closed->get_future();
     impl.server->close_async([closed]() noexcept { closed->set_value(); },
-                             [closed](std::exception_ptr) noexcept { closed->set_value(); });
+                             [closed](const std::exception_ptr&) noexcept { closed->set_value(); });
     if (closed_future.wait_until(deadline) != std::future_status::ready) {
       spdlog::warn("HTTP acceptor did not close in time");
     }

@@ -102,13 +102,13 @@ std::string_view ToString(Reason reason) {
 }
 
 void ResultMisuse(std::string_view what, const Error* error) {
-  std::fprintf(stderr, "referrald: bug: read %.*s", static_cast<int>(what.size()), what.data());
+  std::string message = "referrald: bug: read ";
+  message += what;
   if (error != nullptr) {
-    const std::string_view machine = error->machine();
-    std::fprintf(stderr, " (%.*s: %s)", static_cast<int>(machine.size()), machine.data(),
-                 error->message.c_str());
+    message.append(" (").append(error->machine()).append(": ").append(error->message).append(")");
   }
-  std::fprintf(stderr, "\n");
+  message += '\n';
+  std::fputs(message.c_str(), stderr);
   std::abort();
 }
 

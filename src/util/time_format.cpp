@@ -1,12 +1,27 @@
 #include "util/time_format.hpp"
 
-#include <cstdio>
+#include <array>
+#include <string>
 
 namespace referrald {
 
 using std::chrono::days;
 using std::chrono::floor;
 using std::chrono::milliseconds;
+
+namespace {
+
+// Appends `value` (0 <= value < 10^width) as exactly `width` decimal digits.
+void AppendDigits(std::string& out, long long value, int width) {
+  std::array<char, 20> digits{};
+  for (int i = width - 1; i >= 0; --i) {
+    digits.at(static_cast<std::size_t>(i)) = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out.append(digits.data(), static_cast<std::size_t>(width));
+}
+
+}  // namespace
 
 std::string FormatIso8601(TimePoint t) {
   const auto day = floor<days>(t);
@@ -16,16 +31,27 @@ std::string FormatIso8601(TimePoint t) {
   const auto m = std::chrono::duration_cast<std::chrono::minutes>(in_day - h);
   const auto s = std::chrono::duration_cast<std::chrono::seconds>(in_day - h - m);
   const auto ms = in_day - h - m - s;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02lldZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(h.count()), static_cast<int>(m.count()),
-                static_cast<long long>(s.count()));
-  // Insert the milliseconds before the trailing Z.
-  std::string out(buf);
-  char msbuf[8];
-  std::snprintf(msbuf, sizeof(msbuf), ".%03lld", static_cast<long long>(ms.count()));
-  out.insert(out.size() - 1, msbuf);
+  std::string out;
+  out.reserve(24);
+  const int year = static_cast<int>(ymd.year());
+  if (year >= 0 && year <= 9999) {
+    AppendDigits(out, year, 4);
+  } else {
+    out += std::to_string(year);  // outside what the format holds; never made by this service
+  }
+  out += '-';
+  AppendDigits(out, static_cast<unsigned>(ymd.month()), 2);
+  out += '-';
+  AppendDigits(out, static_cast<unsigned>(ymd.day()), 2);
+  out += 'T';
+  AppendDigits(out, h.count(), 2);
+  out += ':';
+  AppendDigits(out, m.count(), 2);
+  out += ':';
+  AppendDigits(out, s.count(), 2);
+  out += '.';
+  AppendDigits(out, ms.count(), 3);
+  out += 'Z';
   return out;
 }
 
@@ -43,8 +69,13 @@ std::optional<TimePoint> ParseIso8601(std::string_view s) {
     }
     return v;
   };
-  const auto y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
-             se = num(17, 2), ms = num(20, 3);
+  const auto y = num(0, 4);
+  const auto mo = num(5, 2);
+  const auto d = num(8, 2);
+  const auto h = num(11, 2);
+  const auto mi = num(14, 2);
+  const auto se = num(17, 2);
+  const auto ms = num(20, 3);
   if (!y || !mo || !d || !h || !mi || !se || !ms) return std::nullopt;
   const std::chrono::year_month_day ymd{std::chrono::year{*y},
                                         std::chrono::month{static_cast<unsigned>(*mo)},

@@ -22,8 +22,8 @@ std::string FormatDate(TimePoint t);
 // 00:00:00.000 UTC of the day containing `t`.
 TimePoint StartOfUtcDay(TimePoint t);
 
-// `t` plus a whole number of days (may be negative).
-TimePoint AddDays(TimePoint t, long long days);
+// `t` plus `n` whole days (`n` may be negative).
+TimePoint AddDays(TimePoint t, long long n);
 
 // The UTC day of `t` as a number of days since 1970-01-01 (the key of the daily aggregates).
 std::int64_t UtcDayNumber(TimePoint t);

@@ -34,6 +34,7 @@ constexpr long long kIdleInTransactionFactor = 5;
 // unreachable), which must not hold up the caller past its deadline. At most this many run at
 // once; beyond that the query is left to statement_timeout.
 constexpr int kMaxCancelsInFlight = 8;
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): every connection's cancels
 std::atomic<int> g_cancels_in_flight{0};
 
 constexpr std::size_t kMaxConnectMessage = 300;
@@ -340,7 +341,7 @@ std::int64_t PgResult::affected() const {
 
 PgRow PgResult::row(int i) const {
   if (i < 0 || i >= rows()) Throw(Kind::kFailure, "row index out of range");
-  return PgRow(result_, i);
+  return {result_, i};
 }
 
 // --- Connection -------------------------------------------------------------------------------

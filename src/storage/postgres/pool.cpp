@@ -50,7 +50,7 @@ Lease Pool::Acquire(Deadline deadline) {
       std::unique_ptr<Connection> conn = std::move(idle_.back());
       idle_.pop_back();
       lock.unlock();
-      if (conn->CheckIdle()) return Lease(this, std::move(conn));
+      if (conn->CheckIdle()) return {this, std::move(conn)};
       conn.reset();  // closed outside the lock
       lock.lock();
       --open_;
@@ -60,7 +60,7 @@ Lease Pool::Acquire(Deadline deadline) {
       ++open_;
       lock.unlock();
       try {
-        return Lease(this, Connection::Open(url_, deadline, statement_timeout_));
+        return {this, Connection::Open(url_, deadline, statement_timeout_)};
       } catch (...) {
         FreeSlot();
         throw;

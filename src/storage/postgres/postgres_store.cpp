@@ -151,6 +151,8 @@ ON CONFLICT DO NOTHING)sql";
 
 // --- aggregates: maintained by the write steps ------------------------------------------------
 // The UTC day number of a stored timestamp (a `timestamp` holding UTC).
+// A macro, not a function: the SQL constants are string literals joined at compile time.
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
 #define REFERRALD_DAY(column) "(" column "::date - DATE '1970-01-01')"
 
 constexpr char kReferrerTracked[] = R"sql(
@@ -416,7 +418,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
   Tx(Connection& conn, Clock::time_point deadline, int shards)
       : conn_(conn), deadline_(deadline), shards_(shards), guard_(kBackend) {}
 
-  [[nodiscard]] const StepGuard& guard() const { return guard_; }
+  [[nodiscard]] const StepGuard& Guard() const { return guard_; }
 
   Status UpsertUser(const domain::Actor& actor, TimePoint now) override {
     return guard_("UpsertUser", [&]() -> Status {
@@ -677,7 +679,7 @@ PostgresStore::~PostgresStore() = default;
 Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const PostgresOptions& options) {
   std::unique_ptr<PostgresStore> store(new PostgresStore(options));
   if (Status migrated = store->Migrate(); !migrated) return migrated.error();
-  return Result<std::unique_ptr<PostgresStore>>(std::move(store));
+  return {std::move(store)};
 }
 
 Clock::time_point PostgresStore::Deadline() const { return Clock::now() + options_.timeout; }
@@ -726,7 +728,7 @@ Status PostgresStore::Write(const std::function<Status(domain::WriteTx&)>& work)
       Status done = work(steps);
       if (!done) {
         RollbackQuietly(*lease, deadline);
-        const bool retry = steps.guard().failure() == StorageError::Kind::kRetry;
+        const bool retry = steps.Guard().failure() == StorageError::Kind::kRetry;
         if (retry && attempt < kMaxAttempts) continue;
         return done;
       }
@@ -891,6 +893,7 @@ Result<std::vector<std::string>> PostgresStore::BadgeCandidates(std::int64_t thr
     Lease lease = pool_->Acquire(deadline);
     const auto result = lease->Query(kSelectBadgeCandidates, deadline, threshold);
     std::vector<std::string> users;
+    users.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) users.push_back(result.row(i).Text(0));
     return users;
   });
@@ -905,6 +908,7 @@ Result<std::vector<domain::AuditEntry>> PostgresStore::ListAudit(
         service ? lease->Query(kSelectAuditOfService, deadline, *service, std::max(limit, 0))
                 : lease->Query(kSelectAudit, deadline, std::max(limit, 0));
     std::vector<domain::AuditEntry> entries;
+    entries.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) entries.push_back(ReadAudit(result.row(i)));
     return entries;
   });

@@ -21,8 +21,10 @@ constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
 
 // SQLITE_TRANSIENT without the old-style cast of its macro.
+// NOLINTBEGIN(performance-no-int-to-ptr): the value SQLite defines it as
 const sqlite3_destructor_type kTransient =
     reinterpret_cast<sqlite3_destructor_type>(static_cast<std::intptr_t>(-1));
+// NOLINTEND(performance-no-int-to-ptr)
 
 StorageError::Kind KindOf(int rc) {
   if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
@@ -176,7 +178,7 @@ void Stmt::BindAt(int i, std::string_view v) {
 
 void Stmt::BindAt(int i, std::int64_t v) { Check(sqlite3_bind_int64(stmt_, i, v)); }
 
-void Stmt::BindAt(int i, std::nullopt_t) { Check(sqlite3_bind_null(stmt_, i)); }
+void Stmt::BindAt(int i, std::nullopt_t /*null*/) { Check(sqlite3_bind_null(stmt_, i)); }
 
 void Stmt::BindAt(int i, TimePoint t) { BindAt(i, FormatIso8601(t)); }
 

@@ -138,6 +138,8 @@ ON CONFLICT DO NOTHING)sql";
 
 // --- aggregates: maintained by the write steps ------------------------------------------------
 // The UTC day number of a stored timestamp (TEXT in the FormatIso8601 form).
+// A macro, not a function: the SQL constants are string literals joined at compile time.
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
 #define REFERRALD_DAY(column) "CAST(julianday(substr(" column ", 1, 10)) - 2440587.5 AS INTEGER)"
 
 constexpr char kReferrerTracked[] = R"sql(
@@ -646,7 +648,7 @@ class SqliteStore::ReadLease {
   Connection* conn_;
 };
 
-SqliteStore::SqliteStore(std::string path, bool in_memory, SqliteOptions options)
+SqliteStore::SqliteStore(std::string path, bool in_memory, const SqliteOptions& options)
     : path_(std::move(path)),
       in_memory_(in_memory),
       options_(options),
@@ -678,7 +680,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   });
   if (!opened) return opened.error();
   if (Status migrated = store->Migrate(); !migrated) return migrated.error();
-  return Result<std::unique_ptr<SqliteStore>>(std::move(store));
+  return {std::move(store)};
 }
 
 std::unique_lock<std::timed_mutex> SqliteStore::LockWriter() {

@@ -70,7 +70,7 @@ class SqliteStore final : public domain::Store {
   class ReadLease;
   class Tx;
 
-  SqliteStore(std::string path, bool in_memory, SqliteOptions options);
+  SqliteStore(std::string path, bool in_memory, const SqliteOptions& options);
   ReadLease AcquireReader();
   std::unique_lock<std::timed_mutex> LockWriter();
   // Inside the caller's write transaction on `conn`.
