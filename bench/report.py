@@ -173,24 +173,32 @@ with open(data, "w") as f:
                 if v:
                     f.write(f"{size} {v}\n")
             f.write("\n\n")
-plots = []
+# One panel per backend, the same y scale in both.
+top = max((get(b, size, s, "latency", "p50_ms") or 0) for b in backends for s in READS
+          for size in sizes)
+panels = []
 index = 0
 for b in backends:
+    plots = []
     for s in READS:
-        dash = "dt 1" if b == "sqlite" else "dt 2"
-        plots.append(f"'{data}' index {index} with linespoints {dash} lw 1.5 title '{b}: {s}'")
+        plots.append(f"'{data}' index {index} with linespoints lw 2 pt 7 ps 0.6 title '{s}'")
         index += 1
+    panels.append(f"set title '{b}'\nplot " + ", ".join(plots))
+terminal = os.environ.get("BENCH_CHART_TERMINAL",
+                          "svg size 1100,480 dynamic font 'sans,12' background '#ffffff'")
 script = f"""
-set terminal svg size 960,560 dynamic font 'sans,12' background '#ffffff'
+set terminal {terminal}
 set output '{chart}'
-set title 'referrald read latency, p50 of one client, against the number of referrals'
+set multiplot layout 1,{len(backends)} title 'referrald: p50 latency of each read route (one client) against the number of referrals'
 set logscale x 10
+set xrange [{sizes[0] * 0.7}:{sizes[-1] * 1.4}]
 set xlabel 'referrals in the database'
 set ylabel 'p50 latency (ms)'
-set yrange [0:*]
+set yrange [0:{top * 1.15:.3f}]
 set xtics ({', '.join(f'"{s:,}" {s}' for s in sizes)})
-set key outside right top
+set key top right font ',10'
 set grid
-plot {', '.join(plots)}
+{chr(10).join(panels)}
+unset multiplot
 """
 subprocess.run(["gnuplot"], input=script, text=True, check=True)
