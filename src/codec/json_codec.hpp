@@ -1,13 +1,15 @@
 #pragma once
 // The one JSON codec for the domain values stored in JSON columns (user_rewards.reward_value,
-// automation_logs.details) and shown in API responses. Both storage backends and the HTTP layer
-// use it, so a value reads back exactly as it was written and is shown the same way everywhere.
+// automation_logs.details, events.data) and shown in API responses. Both storage backends and the
+// HTTP layer use it, so a value reads back exactly as it was written and is shown the same way
+// everywhere.
 
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "domain/events.hpp"
 #include "domain/model.hpp"
 
 namespace referrald::codec {
@@ -23,6 +25,15 @@ nlohmann::json ToJson(const domain::Details& details);
 // text. nullopt when `json` is not an object.
 std::optional<domain::Details> DetailsFromJson(const nlohmann::json& json);
 
+// An event's data: §10's fields for its type, camelCase (timestamps ISO 8601, rewardValue as
+// above). Back: nullopt when `json` is not such an object for `type` (a field missing or of
+// another type); members it does not know are ignored.
+nlohmann::json ToJson(const domain::EventData& data);
+std::optional<domain::EventData> EventDataFromJson(domain::EventType type,
+                                                   const nlohmann::json& json);
+// {id, type, occurredAt, data}: an event as the feed (and a webhook delivery) shows it.
+nlohmann::json ToJson(const domain::Event& event);
+
 // Compact JSON text; invalid UTF-8 in strings is replaced, never thrown.
 std::string Dump(const nlohmann::json& json);
 // Parses JSON text; nullopt when malformed.
@@ -34,5 +45,7 @@ std::string EncodeRewardValue(const domain::RewardValue& value);
 std::optional<domain::RewardValue> DecodeRewardValue(std::string_view text);
 std::string EncodeDetails(const domain::Details& details);
 std::optional<domain::Details> DecodeDetails(std::string_view text);
+std::string EncodeEventData(const domain::EventData& data);
+std::optional<domain::EventData> DecodeEventData(domain::EventType type, std::string_view text);
 
 }  // namespace referrald::codec

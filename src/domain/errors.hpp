@@ -31,6 +31,15 @@ inline Error InvalidLeaderboardLimit() {
 inline Error InvalidTrendDays() {
   return Invalid("days must be an integer between 1 and " + std::to_string(kMaxTrendDays));
 }
+inline Error InvalidEventLimit() {
+  return Invalid("limit must be an integer between 1 and " + std::to_string(kMaxEventLimit));
+}
+inline Error InvalidEventType() {
+  return Invalid(
+      "type must be one of code.generated, referral.tracked, referral.converted, "
+      "reward.granted, reward.claimed, reward.revoked, badge.awarded, subscription.created, "
+      "subscription.cancelled");
+}
 inline Error InvalidRewardId() { return Invalid("rewardId must be a UUID"); }
 inline Error InvalidReferredUserId() { return Invalid("referredUserId must be a UUID"); }
 inline Error CodeExists(const std::string& code) {

@@ -20,5 +20,8 @@ inline constexpr int kMaxLeaderboardLimit = 100;
 // GET /trends?days=
 inline constexpr int kDefaultTrendDays = 30;
 inline constexpr int kMaxTrendDays = 365;
+// GET /api/admin/events?limit=
+inline constexpr int kDefaultEventLimit = 100;
+inline constexpr int kMaxEventLimit = 500;
 
 }  // namespace referrald::domain

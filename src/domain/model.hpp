@@ -54,6 +54,7 @@ enum class RewardType { kFreePremium, kBadge };
 struct RewardValue {
   std::optional<std::int64_t> days;
   std::optional<std::string> badge;
+  bool operator==(const RewardValue&) const = default;
 };
 
 struct Reward {

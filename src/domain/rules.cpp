@@ -40,11 +40,8 @@ std::optional<Period> ParsePeriod(std::string_view s) {
   return std::nullopt;
 }
 
-namespace {
-
-// A decimal integer of at most 9 digits (no sign) in [min, max]; `fallback` when absent.
-Result<int> BoundedInt(std::optional<std::string_view> text, int fallback, int min, int max,
-                       const Error& invalid) {
+Result<int> ParseBoundedInt(std::optional<std::string_view> text, int fallback, int min, int max,
+                            const Error& invalid) {
   if (!text) return fallback;
   if (text->empty() || text->size() > 9 ||
       !std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '9'; })) {
@@ -56,8 +53,6 @@ Result<int> BoundedInt(std::optional<std::string_view> text, int fallback, int m
   return value;
 }
 
-}  // namespace
-
 Result<Period> ParsePeriodParam(std::optional<std::string_view> text) {
   if (!text) return Period::kAll;
   auto period = ParsePeriod(*text);
@@ -66,12 +61,12 @@ Result<Period> ParsePeriodParam(std::optional<std::string_view> text) {
 }
 
 Result<int> ParseLeaderboardLimit(std::optional<std::string_view> text) {
-  return BoundedInt(text, kDefaultLeaderboardLimit, 1, kMaxLeaderboardLimit,
-                    errors::InvalidLeaderboardLimit());
+  return ParseBoundedInt(text, kDefaultLeaderboardLimit, 1, kMaxLeaderboardLimit,
+                         errors::InvalidLeaderboardLimit());
 }
 
 Result<int> ParseTrendDays(std::optional<std::string_view> text) {
-  return BoundedInt(text, kDefaultTrendDays, 1, kMaxTrendDays, errors::InvalidTrendDays());
+  return ParseBoundedInt(text, kDefaultTrendDays, 1, kMaxTrendDays, errors::InvalidTrendDays());
 }
 
 bool HasControlCharacter(std::string_view s) {

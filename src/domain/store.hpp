@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "domain/events.hpp"
 #include "domain/model.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -100,6 +101,9 @@ class WriteTx {
 
   // --- records ---
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
+  // Appends `event` to the outbox; it becomes visible to ListEvents when (and only if) this
+  // transaction commits. Events appended by one transaction are listed in the order appended.
+  virtual Status AppendEvent(const Event& event) = 0;
 };
 
 class Store {
@@ -145,6 +149,15 @@ class Store {
   // automation_logs, newest first; `service` filters when set.
   virtual Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) = 0;
+
+  // The outbox in commit order: at most `limit` events after `after`, of `type` when set, and
+  // where the next page starts. Ordered so that an event whose transaction committed before
+  // another's began comes first; an event of a transaction that has not committed when the page
+  // is read is never passed over (it is held back, with every event ordered after it, until it
+  // commits or rolls back), so paging from the start, each page from the last one's `next`, sees
+  // every committed event exactly once, whatever other handles or processes write meanwhile.
+  virtual Result<EventPage> ListEvents(const EventPosition& after, std::optional<EventType> type,
+                                       int limit) = 0;
 
   // The read models recounted from scratch with GROUP BY over the base tables, at `now` (slow:
   // for checking the aggregates, never for a route). Leaderboards and analytics for all time and

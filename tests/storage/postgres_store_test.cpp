@@ -142,5 +142,32 @@ TEST_F(PostgresStoreTest, TimestampsAreStoredInUtcWhateverTheServersTimeZone) {
   EXPECT_EQ((*store->FindUser(user))->created_at, at);
 }
 
+// The feed is ordered by the writing transaction's id as a number (9 before 10), then by seq,
+// and its cursor carries the id: a page after (9, 2) starts at (10, 1).
+TEST_F(PostgresStoreTest, EventsAreOrderedByTransactionIdAsANumberThenSeq) {
+  auto store = db_->Open();
+  const std::string data = R"({"rewardId":"r","userId":"u","badge":"b"})";
+  const auto row = [&](const char* tx, int seq, const char* id) {
+    return std::string("('") + tx + "', " + std::to_string(seq) + ", '" + id +
+           "', 'badge.awarded', '2025-06-15 12:00:00', '" + data + "')";
+  };
+  ASSERT_TRUE(db_->TryExec("INSERT INTO events (tx_id, seq, id, type, occurred_at, data) VALUES " +
+                           row("10", 1, "00000000-0000-4000-8000-000000000003") + ", " +
+                           row("9", 2, "00000000-0000-4000-8000-000000000002") + ", " +
+                           row("9", 1, "00000000-0000-4000-8000-000000000001") + ", " +
+                           row("100", 0, "00000000-0000-4000-8000-000000000004")));
+  const auto page = store->ListEvents({}, std::nullopt, 10);
+  ASSERT_TRUE(page.has_value());
+  std::vector<std::string> ids;
+  for (const auto& e : page->events) ids.push_back(e.id.substr(34));
+  EXPECT_EQ(ids, (std::vector<std::string>{"01", "02", "03", "04"}));
+  EXPECT_EQ(page->next, (domain::EventPosition{100, 0}));
+  const auto after = store->ListEvents({9, 2}, std::nullopt, 1);
+  ASSERT_TRUE(after.has_value());
+  ASSERT_EQ(after->events.size(), 1U);
+  EXPECT_EQ(after->events[0].id.substr(34), "03");
+  EXPECT_EQ(after->next, (domain::EventPosition{10, 1}));
+}
+
 }  // namespace
 }  // namespace referrald::storage

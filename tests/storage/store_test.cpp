@@ -8,17 +8,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <latch>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "domain/errors.hpp"
+#include "domain/events.hpp"
 #include "domain/rules.hpp"
 #include "support/test_database.hpp"
 #include "util/random.hpp"
@@ -194,6 +198,62 @@ class StoreTest : public ::testing::Test {
       handles.push_back(extra_.back().get());
     }
     return handles;
+  }
+
+  // An event of a type chosen by `n` (code.generated, badge.awarded or subscription.created).
+  domain::Event MakeEvent(int n = 0, TimePoint now = kNow) {
+    switch (n % 3) {
+      case 0:
+        return domain::MakeEvent(NewId(), now,
+                                 domain::events::CodeGenerated{NewCodeText(), NewId(), now});
+      case 1:
+        return domain::MakeEvent(NewId(), now,
+                                 domain::events::BadgeAwarded{NewId(), NewId(), "Referral Master"});
+      default:
+        return domain::MakeEvent(NewId(), now,
+                                 domain::events::SubscriptionCreated{NewId(), NewId(), "premium"});
+    }
+  }
+
+  // Appends `events` in one transaction.
+  void AppendEvents(const std::vector<domain::Event>& events, Store* store = nullptr) {
+    MustOk(Step(
+        [&](WriteTx& tx) -> Status {
+          for (const auto& e : events) {
+            if (auto appended = tx.AppendEvent(e); !appended) return appended;
+          }
+          return {};
+        },
+        store));
+  }
+
+  // Every event from `next` on, page by page (`limit` each); `next` ends where the last page
+  // said the feed goes on.
+  std::vector<domain::Event> ReadAll(domain::EventPosition& next, int limit,
+                                     std::optional<domain::EventType> type = std::nullopt) {
+    std::vector<domain::Event> all;
+    while (true) {
+      const auto page = Must(store_->ListEvents(next, type, limit));
+      EXPECT_LE(page.events.size(), static_cast<std::size_t>(limit));
+      all.insert(all.end(), page.events.begin(), page.events.end());
+      next = page.next;
+      if (page.events.empty()) return all;
+    }
+  }
+
+  // ReadAll until at least `count` events came (or a minute passed): on PostgreSQL a committed
+  // event is listed once every transaction older than its own has ended — on the whole server,
+  // so the other tests' transactions (in other databases) may delay it a little.
+  std::vector<domain::Event> ReadAtLeast(domain::EventPosition& next, std::size_t count,
+                                         std::optional<domain::EventType> type = std::nullopt) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    std::vector<domain::Event> all = ReadAll(next, 100, type);
+    while (all.size() < count && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      const auto more = ReadAll(next, 100, type);
+      all.insert(all.end(), more.begin(), more.end());
+    }
+    return all;
   }
 
   SystemRandom random_;
@@ -965,6 +1025,257 @@ TEST_F(StoreTest, RaceClaimScheduledRunOneInstanceRunsEachSlot) {
   EXPECT_TRUE(claim("award-badges", slot, store_.get()));
   EXPECT_TRUE(claim("expire-codes", slot + std::chrono::hours{24}, store_.get()));
   EXPECT_FALSE(claim("expire-codes", slot, store_.get()));
+}
+
+// --- the event outbox ----------------------------------------------------------------------
+
+TEST_F(StoreTest, EventsArePagedInCommitOrderAndTheEndCursorSeesOnlyNewerOnes) {
+  const auto empty = Must(store_->ListEvents({}, std::nullopt, 100));
+  EXPECT_TRUE(empty.events.empty());
+  EXPECT_EQ(empty.next, domain::EventPosition{});  // nothing listed: where it was asked from
+
+  std::vector<domain::Event> appended;
+  for (const int count : {2, 1, 3}) {
+    std::vector<domain::Event> batch;
+    for (int i = 0; i < count; ++i) batch.push_back(MakeEvent(static_cast<int>(appended.size())));
+    AppendEvents(batch);
+    appended.insert(appended.end(), batch.begin(), batch.end());
+  }
+  domain::EventPosition end;
+  EXPECT_EQ(ReadAtLeast(end, appended.size()), appended);
+  // Every field round-trips, in the order appended, and once listed the feed does not change.
+  const auto page = Must(store_->ListEvents({}, std::nullopt, 100));
+  EXPECT_EQ(page.events, appended);
+  EXPECT_EQ(page.next, end);
+
+  // The end of the feed: listing from there again gives nothing, then only what comes next.
+  auto tail = Must(store_->ListEvents(end, std::nullopt, 100));
+  EXPECT_TRUE(tail.events.empty());
+  EXPECT_EQ(tail.next, end);
+  const std::vector<domain::Event> later{MakeEvent(1), MakeEvent(2)};
+  AppendEvents(later);
+  domain::EventPosition next = end;
+  EXPECT_EQ(ReadAtLeast(next, later.size()), later);
+  EXPECT_NE(next, end);
+}
+
+TEST_F(StoreTest, EventPagesFollowTheCursorTheLimitAndTheType) {
+  std::vector<domain::Event> appended;
+  for (int i = 0; i < 10; ++i) appended.push_back(MakeEvent(i));
+  for (const auto& e : appended) AppendEvents({e});
+  domain::EventPosition end;
+  ASSERT_EQ(ReadAtLeast(end, appended.size()), appended);
+
+  for (const int limit : {1, 3, 10, 500}) {
+    SCOPED_TRACE(limit);
+    domain::EventPosition next;
+    EXPECT_EQ(ReadAll(next, limit), appended);
+  }
+  const auto first = Must(store_->ListEvents({}, std::nullopt, 4));
+  ASSERT_EQ(first.events.size(), 4U);
+  const auto second = Must(store_->ListEvents(first.next, std::nullopt, 4));
+  ASSERT_EQ(second.events.size(), 4U);
+  EXPECT_EQ(second.events.front(), appended[4]);
+  // A cursor read again gives the same page.
+  EXPECT_EQ(Must(store_->ListEvents(first.next, std::nullopt, 4)).events, second.events);
+
+  // By type: only that type's events, in the same order, paged the same way.
+  std::vector<domain::Event> badges;
+  for (const auto& e : appended) {
+    if (e.type() == domain::EventType::kBadgeAwarded) badges.push_back(e);
+  }
+  ASSERT_EQ(badges.size(), 3U);
+  domain::EventPosition next;
+  EXPECT_EQ(ReadAll(next, 2, domain::EventType::kBadgeAwarded), badges);
+  EXPECT_TRUE(Must(store_->ListEvents({}, domain::EventType::kRewardRevoked, 10)).events.empty());
+  // A badge appended after the filtered feed's end comes next, past the other types before it.
+  const std::vector<domain::Event> more{MakeEvent(0), MakeEvent(1)};
+  AppendEvents(more);
+  EXPECT_EQ(ReadAtLeast(next, 1, domain::EventType::kBadgeAwarded),
+            std::vector<domain::Event>{more[1]});
+}
+
+TEST_F(StoreTest, EventsOfARolledBackTransactionAreNeverListed) {
+  const auto dropped = MakeEvent(0);
+  const auto refused = Step([&](WriteTx& tx) -> Status {
+    if (auto appended = tx.AppendEvent(dropped); !appended) return appended;
+    return domain::errors::Invalid("refused by the use case");
+  });
+  ASSERT_FALSE(refused.has_value());
+  const auto kept = MakeEvent(1);
+  AppendEvents({kept});
+  domain::EventPosition next;
+  EXPECT_EQ(ReadAtLeast(next, 1), std::vector<domain::Event>{kept});
+  // Rolled back before `kept` began, so ordered before it: once `kept` is listed, it never comes.
+  domain::EventPosition start;
+  EXPECT_EQ(ReadAll(start, 10), std::vector<domain::Event>{kept});
+  // An event id is unique.
+  const auto again = Step([&](WriteTx& tx) { return tx.AppendEvent(kept); });
+  EXPECT_FALSE(again.has_value());
+}
+
+// Runs one transaction on `store` that appends `event`, counts `appended` down, then stays open
+// until `release` is counted down.
+std::thread HoldOpen(Store* store, const domain::Event& event, std::latch& appended,
+                     std::latch& release) {
+  return std::thread([store, event, &appended, &release] {
+    const Status written = store->Write([&](WriteTx& tx) -> Status {
+      if (auto done = tx.AppendEvent(event); !done) return done;
+      appended.count_down();
+      release.wait();
+      return {};
+    });
+    EXPECT_TRUE(written.has_value());
+  });
+}
+
+// A transaction that appended an event stays open while a younger one commits. On PostgreSQL the
+// younger one's event is committed first but ordered after the open one's, so it is held back;
+// the open one's event is listed once it commits, never passed over. On SQLite the younger writer
+// waits for the open one (one writer at a time). Either way the feed lists both, once, in order.
+TEST_F(StoreTest, RaceEventOfAnOlderOpenTransactionIsHeldBackNeverSkipped) {
+  const auto stores = Handles(2);
+  const auto older = MakeEvent(0);
+  const auto younger = MakeEvent(1);
+  std::latch appended(1);
+  std::latch release(1);
+  std::thread open = HoldOpen(stores[0], older, appended, release);
+  appended.wait();
+  std::thread fast([&] { AppendEvents({younger}, stores[1]); });
+  const bool postgres = testing::CurrentBackend() == testing::Backend::kPostgres;
+  if (postgres) fast.join();  // committed while the older transaction is open
+  const auto page = Must(store_->ListEvents({}, std::nullopt, 100));
+  EXPECT_TRUE(page.events.empty()) << "listed past a transaction still running";
+  release.count_down();
+  open.join();
+  if (!postgres) fast.join();
+  domain::EventPosition next = page.next;
+  EXPECT_EQ(ReadAtLeast(next, 2), (std::vector<domain::Event>{older, younger}));
+}
+
+// The other way round: the younger transaction stays open after the older one commits. The older
+// one's event is listed, the younger one's only once it commits.
+TEST_F(StoreTest, RaceEventOfAYoungerOpenTransactionIsListedWhenItCommits) {
+  const auto stores = Handles(2);
+  const auto older = MakeEvent(0);
+  const auto younger = MakeEvent(1);
+  std::latch older_appended(1);
+  std::latch older_release(1);
+  std::latch younger_appended(1);
+  std::latch younger_release(1);
+  std::thread first = HoldOpen(stores[0], older, older_appended, older_release);
+  older_appended.wait();
+  std::thread second = HoldOpen(stores[1], younger, younger_appended, younger_release);
+  // PostgreSQL: both are open now. SQLite: the younger one waits for the older one's commit.
+  if (testing::CurrentBackend() == testing::Backend::kPostgres) younger_appended.wait();
+  older_release.count_down();
+  first.join();
+  younger_appended.wait();
+  domain::EventPosition next;
+  EXPECT_EQ(ReadAtLeast(next, 1), std::vector<domain::Event>{older});
+  EXPECT_TRUE(ReadAll(next, 100).empty()) << "listed a transaction still running";
+  younger_release.count_down();
+  second.join();
+  EXPECT_EQ(ReadAtLeast(next, 1), std::vector<domain::Event>{younger});
+}
+
+// Writers on two handles (as two processes) commit, roll back and hold transactions open while a
+// reader pages through the feed with its cursor the whole time: in the end the reader has seen
+// every committed event exactly once, none rolled back, each transaction's events together and in
+// their order, and each writer's transactions in the order it committed them.
+TEST_F(StoreTest, RaceEventFeedReadWhileWritingSeesEveryCommittedEventOnce) {
+  const auto stores = Handles(2);
+  constexpr int kWriters = 4;
+  constexpr int kTransactions = 30;
+  std::atomic<int> pages{0};
+  std::atomic<bool> writers_done{false};
+  // Per writer, its committed transactions' events, in commit order.
+  std::vector<std::vector<std::vector<std::string>>> committed(kWriters);
+  std::set<std::string> rolled_back;
+  std::mutex rolled_back_mu;
+
+  // Set once the writers are done: how many events they committed.
+  std::atomic<std::size_t> expected{0};
+  std::vector<std::string> seen;
+  std::thread reader([&] {
+    domain::EventPosition next;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    while (std::chrono::steady_clock::now() < give_up) {
+      const bool done = writers_done.load();
+      const auto page = Must(stores[1]->ListEvents(next, std::nullopt, 7));
+      for (const auto& e : page.events) seen.push_back(e.id);
+      next = page.next;
+      ++pages;
+      if (done && seen.size() >= expected.load() && page.events.empty()) return;
+    }
+  });
+  RunConcurrently(kWriters, [&](int w) {
+    Store* store = stores[static_cast<std::size_t>(w) % stores.size()];
+    for (int t = 0; t < kTransactions; ++t) {
+      std::vector<std::string> ids;
+      const bool roll_back = t % 7 == 3;
+      // Half the writers hold every fourth transaction open until the reader has read two more
+      // pages (on PostgreSQL, other writers commit meanwhile; on SQLite they wait for it).
+      const bool slow = w % 2 == 0 && t % 4 == 1;
+      const auto written = Step(
+          [&](WriteTx& tx) -> Status {
+            ids.clear();
+            for (int i = 0; i <= (w + t) % 3; ++i) {
+              const auto e = MakeEvent(w + t + i);
+              if (auto done = tx.AppendEvent(e); !done) return done;
+              ids.push_back(e.id);
+            }
+            if (slow) {
+              const int until = pages.load() + 2;
+              while (pages.load() < until) std::this_thread::yield();
+            }
+            if (roll_back) return domain::errors::Invalid("rolled back on purpose");
+            return {};
+          },
+          store);
+      if (roll_back) {
+        EXPECT_FALSE(written.has_value());
+        std::lock_guard lock(rolled_back_mu);
+        rolled_back.insert(ids.begin(), ids.end());
+      } else {
+        MustOk(written);
+        committed[static_cast<std::size_t>(w)].push_back(ids);
+      }
+    }
+  });
+  std::size_t committed_events = 0;
+  for (const auto& transactions : committed) {
+    for (const auto& ids : transactions) committed_events += ids.size();
+  }
+  expected = committed_events;
+  writers_done = true;
+  reader.join();
+
+  std::map<std::string, std::size_t> position;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_TRUE(position.emplace(seen[i], i).second) << "listed twice: " << seen[i];
+    EXPECT_EQ(rolled_back.count(seen[i]), 0U) << "rolled back but listed: " << seen[i];
+  }
+  std::size_t total = 0;
+  for (const auto& transactions : committed) {
+    std::size_t previous_end = 0;
+    for (const auto& ids : transactions) {
+      total += ids.size();
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        const auto found = position.find(ids[i]);
+        ASSERT_NE(found, position.end()) << "committed but never listed: " << ids[i];
+        if (i > 0) {
+          EXPECT_EQ(found->second, position.at(ids[i - 1]) + 1) << "a transaction split";
+        } else {
+          // Committed before the writer's next transaction began: listed before it.
+          EXPECT_GE(found->second, previous_end) << "listed before an earlier transaction";
+        }
+      }
+      previous_end = position.at(ids.back()) + 1;
+    }
+  }
+  EXPECT_EQ(seen.size(), total);
+  EXPECT_GT(pages.load(), 2);
 }
 
 // --- the schema itself: constraints refuse what the steps never write ------------------------

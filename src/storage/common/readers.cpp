@@ -68,6 +68,14 @@ domain::AuditEntry ReadAudit(const Row& row) {
   return entry;
 }
 
+domain::Event ReadEvent(const Row& row) {
+  const auto type = domain::ParseEventType(row.Text(1));
+  if (!type) Corrupt("unknown event type in a row");
+  auto data = codec::DecodeEventData(*type, row.Text(3));
+  if (!data) Corrupt("malformed event data in a row");
+  return domain::Event{row.Text(0), row.Time(2), std::move(*data)};
+}
+
 domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row) {
   domain::LeaderboardEntry entry;
   entry.user_id = row.Text(0);

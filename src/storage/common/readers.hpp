@@ -3,6 +3,7 @@
 // expects, in order; every backend's SELECTs list them that way. A malformed value throws
 // StorageError{kCorrupt}.
 
+#include "domain/events.hpp"
 #include "domain/model.hpp"
 #include "storage/common/row.hpp"
 
@@ -21,6 +22,8 @@ domain::Reward ReadReward(const Row& row);
 domain::Subscription ReadSubscription(const Row& row);
 // id, service, action, status, user_id, details, error_message, created_at
 domain::AuditEntry ReadAudit(const Row& row);
+// id, type, occurred_at, data
+domain::Event ReadEvent(const Row& row);
 // user_id, email, total, converted
 domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row);
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 #include "codec/json_codec.hpp"
@@ -392,6 +393,35 @@ constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
 FROM automation_logs WHERE service = $1 ORDER BY created_at DESC, id DESC LIMIT $2)sql";
 
+// --- events (the outbox; migrations/postgres/0004_events.sql argues the order) ------------------
+// tx_id defaults to the writing transaction's id.
+constexpr char kInsertEvent[] = R"sql(
+INSERT INTO events (id, type, occurred_at, data) VALUES ($1, $2, $3, $4))sql";
+// Only rows of transactions below the snapshot's xmin, which have all ended: the rows this can
+// list are final, so a cursor never passes an event that commits later. pg_current_snapshot() is
+// the snapshot this very statement reads with, so every committed row below xmin is visible to it.
+// (tx_id is read as text under another name, so that ORDER BY tx_id sorts the xid8 column.)
+constexpr char kSelectEvents[] = R"sql(
+SELECT id, type, occurred_at, data, tx_id::text AS tx_text, seq FROM events
+WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND (tx_id, seq) > ($1::xid8, $2::bigint)
+ORDER BY tx_id, seq LIMIT $3)sql";
+constexpr char kSelectEventsOfType[] = R"sql(
+SELECT id, type, occurred_at, data, tx_id::text AS tx_text, seq FROM events
+WHERE type = $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND (tx_id, seq) > ($2::xid8, $3::bigint)
+ORDER BY tx_id, seq LIMIT $4)sql";
+
+// A transaction id as PostgreSQL prints an xid8.
+std::uint64_t ParseTxId(const std::string& text) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw StorageError(StorageError::Kind::kCorrupt, "malformed tx_id in an events row");
+  }
+  return value;
+}
+
 // The period's first instant, or the beginning of time.
 std::string SinceParam(std::optional<int> window_days, TimePoint now) {
   if (!window_days) return "-infinity";
@@ -591,6 +621,14 @@ class PostgresStore::Tx final : public domain::WriteTx {
       conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, domain::ToString(e.status),
                   e.user_id,
                   codec::EncodeDetails(e.details), e.error_message, e.created_at);
+      return {};
+    });
+  }
+
+  Status AppendEvent(const domain::Event& e) override {
+    return guard_("AppendEvent", [&]() -> Status {
+      conn_.Query(kInsertEvent, deadline_, e.id, domain::ToString(e.type()), e.occurred_at,
+                  codec::EncodeEventData(e.data));
       return {};
     });
   }
@@ -911,6 +949,28 @@ Result<std::vector<domain::AuditEntry>> PostgresStore::ListAudit(
     entries.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) entries.push_back(ReadAudit(result.row(i)));
     return entries;
+  });
+}
+
+Result<domain::EventPage> PostgresStore::ListEvents(const domain::EventPosition& after,
+                                                    std::optional<domain::EventType> type,
+                                                    int limit) {
+  return Guarded(kBackend, "ListEvents", [&]() -> Result<domain::EventPage> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const std::string tx = std::to_string(after.tx);
+    const auto result =
+        type ? lease->Query(kSelectEventsOfType, deadline, domain::ToString(*type), tx, after.seq,
+                            std::max(limit, 0))
+             : lease->Query(kSelectEvents, deadline, tx, after.seq, std::max(limit, 0));
+    domain::EventPage page{{}, after};
+    page.events.reserve(static_cast<std::size_t>(result.rows()));
+    for (int i = 0; i < result.rows(); ++i) {
+      const auto row = result.row(i);
+      page.events.push_back(ReadEvent(row));
+      page.next = domain::EventPosition{ParseTxId(row.Text(4)), row.Int(5)};
+    }
+    return page;
   });
 }
 

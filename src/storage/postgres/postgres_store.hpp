@@ -68,6 +68,10 @@ class PostgresStore final : public domain::Store {
   Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
   Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) override;
+  // Lists only events of transactions below the statement's snapshot xmin, in (tx_id, seq)
+  // order: see migrations/postgres/0004_events.sql for why that never skips one.
+  Result<domain::EventPage> ListEvents(const domain::EventPosition& after,
+                                       std::optional<domain::EventType> type, int limit) override;
   Result<domain::ReadModels> RecountReadModels(TimePoint now) override;
   Status RebuildAggregates(TimePoint now) override;
 

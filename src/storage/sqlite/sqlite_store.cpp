@@ -345,6 +345,16 @@ constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
 FROM automation_logs WHERE service = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)sql";
 
+// --- events (the outbox; migrations/sqlite/0005_events.sql says why seq order is commit order) --
+constexpr char kInsertEvent[] = R"sql(
+INSERT INTO events (id, type, occurred_at, data) VALUES (?1, ?2, ?3, ?4))sql";
+constexpr char kSelectEvents[] = R"sql(
+SELECT id, type, occurred_at, data, seq FROM events
+WHERE seq > ?1 ORDER BY seq LIMIT ?2)sql";
+constexpr char kSelectEventsOfType[] = R"sql(
+SELECT id, type, occurred_at, data, seq FROM events
+WHERE type = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql";
+
 // SQLite serialises writers: one shard of the program-wide aggregates is enough.
 constexpr int kShards = 1;
 
@@ -552,6 +562,15 @@ class SqliteStore::Tx final : public domain::WriteTx {
           .Bind(e.id, e.service, e.action, domain::ToString(e.status), e.user_id,
                 codec::EncodeDetails(e.details),
                 e.error_message, e.created_at)
+          .Run();
+      return {};
+    });
+  }
+
+  Status AppendEvent(const domain::Event& e) override {
+    return guard_("AppendEvent", [&]() -> Status {
+      Stmt(conn_, kInsertEvent)
+          .Bind(e.id, domain::ToString(e.type()), e.occurred_at, codec::EncodeEventData(e.data))
           .Run();
       return {};
     });
@@ -918,6 +937,26 @@ Result<std::vector<domain::AuditEntry>> SqliteStore::ListAudit(
     std::vector<domain::AuditEntry> entries;
     while (select.Step()) entries.push_back(ReadAudit(select));
     return entries;
+  });
+}
+
+Result<domain::EventPage> SqliteStore::ListEvents(const domain::EventPosition& after,
+                                                  std::optional<domain::EventType> type,
+                                                  int limit) {
+  return Guarded(kBackend, "ListEvents", [&]() -> Result<domain::EventPage> {
+    ReadLease lease = AcquireReader();
+    Stmt select(*lease, type ? kSelectEventsOfType : kSelectEvents);
+    if (type) {
+      select.Bind(domain::ToString(*type), after.seq, std::max(limit, 0));
+    } else {
+      select.Bind(after.seq, std::max(limit, 0));
+    }
+    domain::EventPage page{{}, after};
+    while (select.Step()) {
+      page.events.push_back(ReadEvent(select));
+      page.next = domain::EventPosition{0, select.Int(4)};
+    }
+    return page;
   });
 }
 

@@ -63,6 +63,8 @@ class SqliteStore final : public domain::Store {
   Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
   Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
                                                     int limit) override;
+  Result<domain::EventPage> ListEvents(const domain::EventPosition& after,
+                                       std::optional<domain::EventType> type, int limit) override;
   Result<domain::ReadModels> RecountReadModels(TimePoint now) override;
   Status RebuildAggregates(TimePoint now) override;
 
