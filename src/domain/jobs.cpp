@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "domain/audit.hpp"
+#include "domain/events.hpp"
 #include "util/process.hpp"
 #include "util/time_format.hpp"
 
@@ -128,6 +129,9 @@ Result<std::int64_t> JobRunner::AwardBadges(TimePoint now) {
           ids_.New(now), audit::kServiceReferral, audit::kRewardGranted, audit::kSuccess, user_id,
           {{"rewardId", badge.id}, {"badge", *badge.value.badge}}, std::nullopt, now));
       if (!audited) return audited.error();
+      auto emitted = tx.AppendEvent(MakeEvent(
+          ids_.New(now), now, events::BadgeAwarded{badge.id, user_id, *badge.value.badge}));
+      if (!emitted) return emitted.error();
       return true;
     });
     if (!inserted) return inserted.error();

@@ -2,8 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 #include "domain/audit.hpp"
 #include "domain/errors.hpp"
+#include "domain/events.hpp"
 #include "domain/limits.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
@@ -89,6 +92,9 @@ Result<ReferralCode> ReferralService::GenerateCodeIn(WriteTx& tx, const Actor& a
       {{"code", code.code}, {"codeId", code.id}, {"expiresAt", FormatIso8601(code.expires_at)}},
       std::nullopt, now));
   if (!audited) return audited.error();
+  auto emitted = tx.AppendEvent(
+      MakeEvent(ids_.New(now), now, events::CodeGenerated{code.code, actor.id, code.expires_at}));
+  if (!emitted) return emitted.error();
   return code;
 }
 
@@ -150,6 +156,11 @@ Result<Referral> ReferralService::TrackIn(WriteTx& tx, const Actor& actor, const
       {{"referralId", referral.id}, {"referrerUserId", referral.referrer_user_id}, {"code", code}},
       std::nullopt, now));
   if (!audited) return audited.error();
+  auto emitted = tx.AppendEvent(
+      MakeEvent(ids_.New(now), now,
+                events::ReferralTracked{referral.id, referral.referrer_user_id,
+                                        referral.referred_user_id, owner_code.code}));
+  if (!emitted) return emitted.error();
   return referral;
 }
 
@@ -193,6 +204,9 @@ Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view
                                                audit::kRewardClaimed, audit::kSuccess, actor.id,
                                                std::move(details), std::nullopt, now));
     if (!audited) return audited.error();
+    auto emitted = tx.AppendEvent(
+        MakeEvent(ids_.New(now), now, events::RewardClaimed{reward.id, actor.id, reward.type}));
+    if (!emitted) return emitted.error();
     return reward;
   });
   if (!claimed && IsRefusal(claimed.error())) {
@@ -288,6 +302,14 @@ Result<std::optional<Conversion>> ReferralService::ConvertPending(
             {{"rewardId", reward.id}, {"days", settings_.reward_days}, {"referralId", referral.id}},
             std::nullopt, now)}) {
     if (auto audited = tx.AppendAudit(entry); !audited) return audited.error();
+  }
+  for (EventData& data :
+       std::array<EventData, 2>{events::ReferralConverted{referral.id, referral.referrer_user_id,
+                                                          referral.referred_user_id, reward.id},
+                                events::RewardGranted{reward.id, reward.user_id, reward.type,
+                                                      reward.value, referral.id}}) {
+    auto emitted = tx.AppendEvent(MakeEvent(ids_.New(now), now, std::move(data)));
+    if (!emitted) return emitted.error();
   }
   return std::optional<Conversion>(Conversion{std::move(referral), std::move(reward)});
 }

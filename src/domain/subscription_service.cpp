@@ -4,6 +4,7 @@
 
 #include "domain/audit.hpp"
 #include "domain/errors.hpp"
+#include "domain/events.hpp"
 #include "domain/limits.hpp"
 #include "domain/rules.hpp"
 
@@ -76,6 +77,9 @@ Result<SubscriptionCreated> SubscriptionService::Create(const Actor& actor, std:
         actor.id, {{"subscriptionId", sub.id}, {"tier", sub.tier}, {"provider", sub.provider}},
         std::nullopt, now));
     if (!audited) return audited.error();
+    auto emitted = tx.AppendEvent(
+        MakeEvent(ids_.New(now), now, events::SubscriptionCreated{sub.id, sub.user_id, sub.tier}));
+    if (!emitted) return emitted.error();
     SubscriptionCreated result{sub, std::nullopt};
     if (referrals_enabled_) {
       auto conversion = referrals_.ConvertPending(tx, actor.id, now);
