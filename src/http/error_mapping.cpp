@@ -85,6 +85,10 @@ Error InvalidJson() {
 Error Validation(std::string message) {
   return MakeError(ErrorCode::kInvalidArgument, Reason::kValidationError, std::move(message));
 }
+Error InvalidCursor() {
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidCursor,
+                   "after is not a cursor this service handed out");
+}
 }  // namespace http_errors
 
 }  // namespace referrald::http

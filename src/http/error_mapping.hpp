@@ -28,6 +28,7 @@ Error Internal();                       // 500 INTERNAL_ERROR
 Error ShuttingDown();                   // 503 SHUTTING_DOWN
 Error InvalidJson();                    // 400 INVALID_JSON
 Error Validation(std::string message);  // 400 VALIDATION_ERROR
+Error InvalidCursor();                  // 400 INVALID_CURSOR: an `after` no page handed out
 }  // namespace http_errors
 
 }  // namespace referrald::http

@@ -5,6 +5,7 @@
 
 #include "codec/json_codec.hpp"
 #include "domain/errors.hpp"
+#include "http/cursor.hpp"
 #include "http/error_mapping.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
@@ -256,6 +257,12 @@ json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries) {
                    {"createdAt", FormatIso8601(e.created_at)}});
   }
   return out;
+}
+
+json EventPageJson(const domain::EventPage& page) {
+  json events = json::array();
+  for (const auto& event : page.events) events.push_back(codec::ToJson(event));
+  return {{"events", std::move(events)}, {"nextCursor", EncodeEventCursor(page.next)}};
 }
 
 }  // namespace referrald::http

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "domain/events.hpp"
 #include "domain/jobs.hpp"
 #include "domain/model.hpp"
 #include "domain/rules.hpp"
@@ -87,5 +88,7 @@ nlohmann::json PremiumStatusJson(const domain::PremiumStatus& premium);
 nlohmann::json JobResultJson(const domain::JobResult& result);
 // [{id, service, action, status, userId, details, errorMessage, createdAt}]
 nlohmann::json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries);
+// {events: [{id, type, occurredAt, data}], nextCursor}
+nlohmann::json EventPageJson(const domain::EventPage& page);
 
 }  // namespace referrald::http

@@ -20,6 +20,7 @@ const std::vector<Route>& Routes() {
       {Method::kGet, "/api/openapi.json", Auth::kNone, HandleOpenApi},
       {Method::kPost, "/api/admin/jobs/:name/run", Auth::kAdmin, HandleRunJob},
       {Method::kGet, "/api/admin/automation-logs", Auth::kAdmin, HandleAutomationLogs},
+      {Method::kGet, "/api/admin/events", Auth::kAdmin, HandleListEvents},
       // referrals
       {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode,
        Provision::kUseCase},

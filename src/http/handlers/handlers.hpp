@@ -32,5 +32,6 @@ Response HandleOpenApi(const Request& request, const Dependencies& deps);
 // /api/admin
 Response HandleRunJob(const Request& request, const Dependencies& deps);
 Response HandleAutomationLogs(const Request& request, const Dependencies& deps);
+Response HandleListEvents(const Request& request, const Dependencies& deps);
 
 }  // namespace referrald::http
