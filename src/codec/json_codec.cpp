@@ -71,7 +71,7 @@ Overloaded(F...) -> Overloaded<F...>;
 
 std::string RewardTypeText(domain::RewardType type) { return std::string(domain::ToString(type)); }
 
-// Reads members of an event's data object; any missing or mistyped member makes ok() false.
+// Reads members of an event's data object; any missing or mistyped member makes Ok() false.
 class Fields {
  public:
   explicit Fields(const json& j) : j_(j) {}
@@ -102,7 +102,7 @@ class Fields {
     if (!value) return Fail<domain::RewardValue>();
     return *value;
   }
-  [[nodiscard]] bool ok() const { return ok_; }
+  [[nodiscard]] bool Ok() const { return ok_; }
 
  private:
   template <typename T>
@@ -118,7 +118,7 @@ template <typename T>
 std::optional<domain::EventData> Read(const json& j, T (*read)(Fields&)) {
   Fields fields(j);
   T data = read(fields);
-  if (!fields.ok()) return std::nullopt;
+  if (!fields.Ok()) return std::nullopt;
   return domain::EventData(std::move(data));
 }
 
