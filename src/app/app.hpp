@@ -55,7 +55,7 @@ class App {
   domain::ReferralService& referrals();
   domain::JobRunner& jobs();
   Metrics& metrics();
-  const Config& config() const;
+  [[nodiscard]] const Config& config() const;
 
  private:
   App();

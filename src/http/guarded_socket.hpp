@@ -48,7 +48,7 @@ struct GuardConfig {
 // alone. Set it before the server creates any socket.
 class GuardService : public asio::execution_context::service {
  public:
-  static asio::execution_context::id id;
+  static asio::execution_context::id id;  // NOLINT: the name and kind Asio requires
 
   explicit GuardService(asio::io_context& io);
   void set_config(std::shared_ptr<const GuardConfig> config) { config_ = std::move(config); }
@@ -233,7 +233,7 @@ class GuardedSocket {
     }
 
     std::shared_ptr<internal::GuardState> state;
-    const char* data;
+    const char* data = nullptr;
     Handler handler;
   };
 

@@ -65,7 +65,7 @@ struct RouteMatch {
 // matches the GET route of the path.
 RouteMatch MatchRoute(std::string_view method, std::string_view path);
 
-inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;  // larger bodies → 413
+inline constexpr std::size_t kMaxBodyBytes = std::size_t{64} * 1024;  // larger bodies → 413
 
 class Pipeline {
  public:
@@ -87,9 +87,9 @@ class Pipeline {
                   std::chrono::steady_clock::time_point received) const;
   void AssignRequestId(Request& request) const;
   // The abuse budgets of section 9 that `route` spends, checked before it runs.
-  Status Admit(const Route& route, const Request& request) const;
+  [[nodiscard]] Status Admit(const Route& route, const Request& request) const;
   // The address abuse limits count `request` under.
-  std::string_view ClientAddress(const Request& request) const;
+  [[nodiscard]] std::string_view ClientAddress(const Request& request) const;
 
   const Dependencies& deps_;
   bool referral_enabled_;

@@ -276,8 +276,9 @@ Request ToRequest(const restinio::request_t& raw) {
 std::string SerializeClosing(const Response& response) {
   std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
                     std::string(ReasonPhrase(response.status)) + "\r\n";
-  for (const auto& [name, value] : response.headers)
+  for (const auto& [name, value] : response.headers) {
     out.append(name).append(": ").append(value).append("\r\n");
+  }
   out +=
       "Connection: close\r\nContent-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
   out += response.body;

@@ -124,7 +124,7 @@ class [[nodiscard]] Result {
   explicit operator bool() const { return has_value(); }
 
   T& value() & { return *Checked(); }
-  const T& value() const& { return *Checked(); }
+  [[nodiscard]] const T& value() const& { return *Checked(); }
   // By value on temporaries, so `for (auto& x : *Call())` never dangles.
   T value() && { return std::move(*Checked()); }
   T& operator*() & { return value(); }
@@ -133,7 +133,7 @@ class [[nodiscard]] Result {
   T* operator->() { return Checked(); }
   const T* operator->() const { return Checked(); }
 
-  const Error& error() const& {
+  [[nodiscard]] const Error& error() const& {
     if (has_value()) ResultMisuse("error() of a Result that holds a value", nullptr);
     return *std::get_if<1>(&v_);
   }
@@ -147,7 +147,7 @@ class [[nodiscard]] Result {
     if (!has_value()) ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
     return std::get_if<0>(&v_);
   }
-  const T* Checked() const {
+  [[nodiscard]] const T* Checked() const {
     if (!has_value()) ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
     return std::get_if<0>(&v_);
   }
@@ -163,7 +163,7 @@ class [[nodiscard]] Result<void> {
   Result(Error error) : error_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
   [[nodiscard]] bool has_value() const { return !error_.has_value(); }
   explicit operator bool() const { return has_value(); }
-  const Error& error() const {
+  [[nodiscard]] const Error& error() const {
     if (!error_) ResultMisuse("error() of a successful Status", nullptr);
     return *error_;
   }

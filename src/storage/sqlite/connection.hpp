@@ -86,7 +86,7 @@ class Stmt final : public Row {
   void BindAt(int i, std::int64_t v);
   void BindAt(int i, int v) { BindAt(i, static_cast<std::int64_t>(v)); }
   void BindAt(int i, bool v) { BindAt(i, static_cast<std::int64_t>(v ? 1 : 0)); }
-  void BindAt(int i, std::nullopt_t);
+  void BindAt(int i, std::nullopt_t /*null*/);
   void BindAt(int i, TimePoint t);
   template <typename T>
   void BindAt(int i, const std::optional<T>& v) {
