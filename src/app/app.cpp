@@ -139,15 +139,14 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   const bool sqlite = s.config.database_url.rfind("sqlite:", 0) == 0;
   const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads
-                      : sqlite                          ? 4
-                                                        : s.config.db_pool_size;
+                      : sqlite                         ? 4
+                                                       : s.config.db_pool_size;
   s.abuse = std::make_unique<domain::AbuseGuard>(s.config.abuse, *s.clock);
   http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,
                               s.config.trust_forwarded_for};
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
-                                  *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse,
-                                  s.started_at});
+                                  *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, s.started_at});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }

@@ -32,7 +32,7 @@ struct Config {
   // Threads that run handlers; 0 (unset): 4 on SQLite (one writer at a time), DB_POOL_SIZE on
   // PostgreSQL (one per connection, so that concurrent commits share the server's flushes).
   int http_worker_threads = 0;
-  domain::AbuseLimits abuse;  // RATE_LIMIT_* (contract section 9)
+  domain::AbuseLimits abuse;         // RATE_LIMIT_* (contract section 9)
   bool trust_forwarded_for = false;  // the client address is X-Forwarded-For's last hop
 };
 

@@ -23,7 +23,8 @@ milliseconds RollingLimiter::Wait(const std::string& key, TimePoint now) {
   Forget(it->second, now);
   if (static_cast<int>(it->second.size()) < limit_) return milliseconds(0);
   // The budget frees when the oldest event that fills it leaves the window.
-  const TimePoint frees = it->second[it->second.size() - static_cast<std::size_t>(limit_)] + window_;
+  const TimePoint frees =
+      it->second[it->second.size() - static_cast<std::size_t>(limit_)] + window_;
   return std::max(milliseconds(1), frees - now);
 }
 

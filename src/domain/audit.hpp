@@ -33,9 +33,8 @@ inline constexpr AuditStatus kPending = AuditStatus::kPending;
 inline AuditEntry Entry(std::string id, std::string_view service, std::string_view action,
                         AuditStatus status, std::optional<std::string> user_id, Details details,
                         std::optional<std::string> error_message, TimePoint now) {
-  return AuditEntry{std::move(id),      std::string(service), std::string(action),
-                    status,             std::move(user_id),   std::move(details),
-                    std::move(error_message), now};
+  return AuditEntry{std::move(id),      std::string(service), std::string(action),      status,
+                    std::move(user_id), std::move(details),   std::move(error_message), now};
 }
 
 }  // namespace referrald::domain::audit

@@ -20,13 +20,12 @@ inline Error InvalidExpiresInDays() {
 }
 inline Error InvalidTier() { return Invalid("tier must be \"premium\""); }
 inline Error InvalidNonce() {
-  return Invalid("nonce must be a non-empty string of at most " +
-                 std::to_string(kMaxNonceLength) + " printable characters");
+  return Invalid("nonce must be a non-empty string of at most " + std::to_string(kMaxNonceLength) +
+                 " printable characters");
 }
 inline Error InvalidPeriod() { return Invalid("period must be one of all, month, week"); }
 inline Error InvalidLeaderboardLimit() {
-  return Invalid("limit must be an integer between 1 and " +
-                 std::to_string(kMaxLeaderboardLimit));
+  return Invalid("limit must be an integer between 1 and " + std::to_string(kMaxLeaderboardLimit));
 }
 inline Error InvalidTrendDays() {
   return Invalid("days must be an integer between 1 and " + std::to_string(kMaxTrendDays));
@@ -50,13 +49,15 @@ inline Error CodeExists(const std::string& code) {
 }
 // Internal to storage/domain: a generated code's text is already taken; the domain regenerates.
 inline Error CodeCollision() {
-  return MakeError(ErrorCode::kAlreadyExists, Reason::kCodeCollision, "Referral code already taken");
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kCodeCollision,
+                   "Referral code already taken");
 }
 inline Error CodeNotFound() {
   return MakeError(ErrorCode::kNotFound, Reason::kCodeNotFound, "No referral code for this user");
 }
 inline Error InvalidCode() {
-  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidCode, "Invalid or expired referral code");
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidCode,
+                   "Invalid or expired referral code");
 }
 inline Error SelfReferral() {
   return MakeError(ErrorCode::kFailedPrecondition, Reason::kSelfReferral,
@@ -67,19 +68,23 @@ inline Error CircularReferral() {
                    "The owner of this code was referred by you");
 }
 inline Error AlreadyReferred() {
-  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadyReferred, "User already has a referrer");
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadyReferred,
+                   "User already has a referrer");
 }
 inline Error RewardNotFound() {
-  return MakeError(ErrorCode::kNotFound, Reason::kRewardNotFound, "Reward not found or already claimed");
+  return MakeError(ErrorCode::kNotFound, Reason::kRewardNotFound,
+                   "Reward not found or already claimed");
 }
 inline Error RewardExpired() {
   return MakeError(ErrorCode::kFailedPrecondition, Reason::kRewardExpired, "Reward has expired");
 }
 inline Error ReferralNotFound() {
-  return MakeError(ErrorCode::kNotFound, Reason::kReferralNotFound, "No pending referral for this user");
+  return MakeError(ErrorCode::kNotFound, Reason::kReferralNotFound,
+                   "No pending referral for this user");
 }
 inline Error AlreadyConverted() {
-  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadyConverted, "Referral already converted");
+  return MakeError(ErrorCode::kAlreadyExists, Reason::kAlreadyConverted,
+                   "Referral already converted");
 }
 inline Error PaymentDeclined() {
   return MakeError(ErrorCode::kPaymentRequired, Reason::kPaymentDeclined, "Payment was declined");
@@ -99,7 +104,8 @@ inline Error RateLimited(std::chrono::milliseconds wait) {
 }
 // The database failed or is unreachable. The message never carries the driver's text.
 inline Error StorageUnavailable() {
-  return MakeError(ErrorCode::kUnavailable, Reason::kDatabaseUnavailable, "The database is unavailable");
+  return MakeError(ErrorCode::kUnavailable, Reason::kDatabaseUnavailable,
+                   "The database is unavailable");
 }
 inline Error StorageFailure() {
   return MakeError(ErrorCode::kInternal, Reason::kInternalError, "Internal error");

@@ -33,7 +33,8 @@ bool JobRunner::IsKnown(std::string_view name) {
 
 Result<JobResult> JobRunner::Run(std::string_view name) {
   if (!IsKnown(name)) {
-    return MakeError(ErrorCode::kNotFound, Reason::kJobNotFound, "Unknown job: " + std::string(name));
+    return MakeError(ErrorCode::kNotFound, Reason::kJobNotFound,
+                     "Unknown job: " + std::string(name));
   }
   const TimePoint start = clock_.Now();
   Log(name, audit::kPending, {{"event", std::string("started")}}, std::nullopt, start);

@@ -1,12 +1,11 @@
 #include "domain/rules.hpp"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "domain/errors.hpp"
 #include "domain/limits.hpp"
-
 #include "util/time_format.hpp"
 
 namespace referrald::domain {

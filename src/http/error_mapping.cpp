@@ -66,15 +66,20 @@ Error Unauthorized() {
                    "Missing or invalid authentication token");
 }
 Error Forbidden() {
-  return MakeError(ErrorCode::kPermissionDenied, Reason::kForbidden, "Administrator access required");
+  return MakeError(ErrorCode::kPermissionDenied, Reason::kForbidden,
+                   "Administrator access required");
 }
 Error PayloadTooLarge() {
-  return MakeError(ErrorCode::kPayloadTooLarge, Reason::kPayloadTooLarge, "Request body exceeds 64 KiB");
+  return MakeError(ErrorCode::kPayloadTooLarge, Reason::kPayloadTooLarge,
+                   "Request body exceeds 64 KiB");
 }
 Error ServiceDisabled() {
-  return MakeError(ErrorCode::kUnavailable, Reason::kServiceDisabled, "The referral system is disabled");
+  return MakeError(ErrorCode::kUnavailable, Reason::kServiceDisabled,
+                   "The referral system is disabled");
 }
-Error Internal() { return MakeError(ErrorCode::kInternal, Reason::kInternalError, "Internal error"); }
+Error Internal() {
+  return MakeError(ErrorCode::kInternal, Reason::kInternalError, "Internal error");
+}
 Error ShuttingDown() {
   return MakeError(ErrorCode::kUnavailable, Reason::kShuttingDown, "The server is shutting down");
 }

@@ -238,8 +238,9 @@ json PremiumStatusJson(const domain::PremiumStatus& premium) {
 }
 
 json JobResultJson(const domain::JobResult& result) {
-  json out{
-      {"job", result.job}, {"status", std::string(domain::ToString(result.status))}, {"details", codec::ToJson(result.details)}};
+  json out{{"job", result.job},
+           {"status", std::string(domain::ToString(result.status))},
+           {"details", codec::ToJson(result.details)}};
   if (!result.error.empty()) out["error"] = result.error;
   return out;
 }

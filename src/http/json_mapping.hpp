@@ -40,7 +40,6 @@ struct CreateSubscriptionBody {
   std::string nonce;  // the domain checks its length and characters
 };
 
-
 Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body);
 Result<TrackBody> ParseTrackBody(std::string_view body);
 Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body);

@@ -32,10 +32,10 @@ struct Request {
   bool query_valid = true;  // false: the query string could not be decoded (→ 400)
   Fields headers;           // as received
   std::string body;
-  Fields route_params;     // named parameters of the matched route (":name")
-  std::string request_id;  // the X-Request-Id this request answers with
+  Fields route_params;         // named parameters of the matched route (":name")
+  std::string request_id;      // the X-Request-Id this request answers with
   std::string client_address;  // the peer's IP address, as text; empty when unknown
-  Caller caller;           // set by the pipeline for authenticated routes
+  Caller caller;               // set by the pipeline for authenticated routes
 
   // The first query parameter named `key`; nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> QueryParam(std::string_view key) const;

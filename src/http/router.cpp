@@ -242,8 +242,7 @@ void Pipeline::AssignRequestId(Request& request) const {
   }
 }
 
-Response Pipeline::Handle(Request& request,
-                          std::chrono::steady_clock::time_point received) const {
+Response Pipeline::Handle(Request& request, std::chrono::steady_clock::time_point received) const {
   deps_.metrics.RequestStarted();
   AssignRequestId(request);
   const RouteMatch match = MatchRoute(request.method, request.path);

@@ -4,8 +4,8 @@
 
 namespace referrald::http {
 
-Request FromWire(std::string_view method, std::string_view target, Fields headers,
-                 std::string body, std::string client_address) {
+Request FromWire(std::string_view method, std::string_view target, Fields headers, std::string body,
+                 std::string client_address) {
   Request request;
   request.method = std::string(method);
   const std::size_t fragment = target.find('#');

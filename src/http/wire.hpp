@@ -12,7 +12,7 @@ namespace referrald::http {
 
 // `target` is the request-target as received ("/path?query"); its query is percent-decoded
 // ('+' as space); an undecodable query leaves request.query_valid false (answered 400).
-Request FromWire(std::string_view method, std::string_view target, Fields headers,
-                 std::string body, std::string client_address);
+Request FromWire(std::string_view method, std::string_view target, Fields headers, std::string body,
+                 std::string client_address);
 
 }  // namespace referrald::http

@@ -23,12 +23,12 @@ enum class ErrorCode {
   kMethodNotAllowed,    // 405
   kAlreadyExists,       // 409
   kFailedPrecondition,  // 400 (a rule refused the request: self referral, expired reward)
-  kConflict,            // 409 (a state the request cannot act on now: an idempotent retry in flight)
-  kPayloadTooLarge,     // 413
-  kUnprocessable,       // 422
-  kTooManyRequests,     // 429
-  kUnavailable,         // 503
-  kInternal,            // 500
+  kConflict,         // 409 (a state the request cannot act on now: an idempotent retry in flight)
+  kPayloadTooLarge,  // 413
+  kUnprocessable,    // 422
+  kTooManyRequests,  // 429
+  kUnavailable,      // 503
+  kInternal,         // 500
 };
 
 // The contract's machine codes (the `code` of an error body), one enumerator each, so that code
@@ -144,11 +144,13 @@ class [[nodiscard]] Result {
 
  private:
   T* Checked() {
-    if (!has_value()) ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
+    if (!has_value())
+      ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
     return std::get_if<0>(&v_);
   }
   [[nodiscard]] const T* Checked() const {
-    if (!has_value()) ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
+    if (!has_value())
+      ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
     return std::get_if<0>(&v_);
   }
 

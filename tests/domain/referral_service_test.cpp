@@ -204,7 +204,8 @@ TEST_F(ReferralServiceTest, ClaimingExtendsPremiumFromItsCurrentEnd) {
   EXPECT_EQ((*user)->premium_until, t0 + days{60});
   EXPECT_EQ(service_->ClaimReward(As(kAlice), first->reward.id).error().machine(),
             "REWARD_NOT_FOUND");
-  EXPECT_EQ(service_->ClaimReward(As(kBob), second->reward.id).error().machine(), "REWARD_NOT_FOUND");
+  EXPECT_EQ(service_->ClaimReward(As(kBob), second->reward.id).error().machine(),
+            "REWARD_NOT_FOUND");
 }
 
 TEST_F(ReferralServiceTest, PeriodsSelectReferralsByUtcDay) {

@@ -98,7 +98,8 @@ TEST_F(AbuseLimitsTest, WritesPerMinuteCountEveryAnswerButNotThe429s) {
 TEST_F(AbuseLimitsTest, AdminsAreExemptFromTheWriteBudget) {
   const auto admin = NewUser("admin", /*admin=*/true);
   for (int i = 0; i < 10; ++i) {
-    const auto reply = Post("/api/referral/convert", {{"referredUserId", NewUserId()}}, admin.token);
+    const auto reply =
+        Post("/api/referral/convert", {{"referredUserId", NewUserId()}}, admin.token);
     ExpectError(reply, 404, "REFERRAL_NOT_FOUND");
   }
 }

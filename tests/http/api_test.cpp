@@ -86,7 +86,8 @@ TEST_F(ApiTest, KnownPathsWithAnotherMethodAnswer405WithAllowBeforeTheToken) {
   reply = PostRaw("/api/referral/stats", "{}", user.token);
   ExpectError(reply, 405, "METHOD_NOT_ALLOWED");
   EXPECT_EQ(reply.Header("Allow"), "GET, HEAD");
-  reply = PostRaw("/api/admin/jobs/expire-codes/run/", "{}", "");  // a trailing slash is the same path
+  reply =
+      PostRaw("/api/admin/jobs/expire-codes/run/", "{}", "");  // a trailing slash is the same path
   EXPECT_EQ(reply.status, 401) << reply.body;
   reply = Get("/api/admin/jobs/expire-codes/run", "");
   ExpectError(reply, 405, "METHOD_NOT_ALLOWED");

@@ -521,7 +521,8 @@ std::vector<domain::AuditEntry> HealthCheckSuccesses(domain::Store& store) {
   auto rows = store.ListAudit(std::string("automation_worker"), 10);
   if (!rows) return found;
   for (auto& row : *rows) {
-    if (row.action == "health-check" && row.status == domain::AuditStatus::kSuccess) found.push_back(row);
+    if (row.action == "health-check" && row.status == domain::AuditStatus::kSuccess)
+      found.push_back(row);
   }
   return found;
 }

@@ -28,10 +28,10 @@ class PostgresStoreTest : public ::testing::Test {
   // column → "data_type(length)" of `table`, from information_schema.
   std::map<std::string, std::string> Columns(const std::string& table) {
     std::map<std::string, std::string> out;
-    for (const auto& row : db_->Query(
-             "SELECT column_name, data_type, character_maximum_length FROM "
-             "information_schema.columns WHERE table_schema = 'public' AND table_name = '" +
-             table + "'")) {
+    for (const auto& row :
+         db_->Query("SELECT column_name, data_type, character_maximum_length FROM "
+                    "information_schema.columns WHERE table_schema = 'public' AND table_name = '" +
+                    table + "'")) {
       out[*row[0]] = *row[1] + (row[2] ? "(" + *row[2] + ")" : "");
     }
     return out;
@@ -60,15 +60,15 @@ TEST_F(PostgresStoreTest, SchemaHasTheSeedsTablesTypesAndIndexes) {
                                                 {"created_at", ts},
                                                 {"converted_at", ts}}));
   const auto rewards = Columns("user_rewards");
-  for (const auto& [column, type] : std::map<std::string, std::string>{
-           {"id", uuid},
-           {"user_id", uuid},
-           {"reward_type", "character varying(50)"},
-           {"reward_value", "jsonb"},
-           {"is_claimed", "boolean"},
-           {"created_at", ts},
-           {"claimed_at", ts},
-           {"expires_at", ts}}) {
+  for (const auto& [column, type] :
+       std::map<std::string, std::string>{{"id", uuid},
+                                          {"user_id", uuid},
+                                          {"reward_type", "character varying(50)"},
+                                          {"reward_value", "jsonb"},
+                                          {"is_claimed", "boolean"},
+                                          {"created_at", ts},
+                                          {"claimed_at", ts},
+                                          {"expires_at", ts}}) {
     EXPECT_EQ(rewards.count(column) ? rewards.at(column) : "missing", type) << column;
   }
   EXPECT_EQ(Columns("automation_logs"),

@@ -733,8 +733,7 @@ TEST_F(StoreTest, StaleWindowTotalsAreRecountedByReadsAndByTheRefresh) {
   const TimePoint tomorrow = AddDays(kNow, 1);
   EXPECT_EQ(totals(Must(store_->Leaderboard(7, tomorrow, 10))), Totals({{c, 2}, {b, 1}}));
   EXPECT_EQ(totals(Must(store_->Leaderboard(7, AddDays(kNow, 4), 10))), Totals({{c, 2}}));
-  EXPECT_EQ(totals(Must(store_->Leaderboard(30, AddDays(kNow, 21), 10))),
-            Totals({{b, 3}, {c, 2}}));
+  EXPECT_EQ(totals(Must(store_->Leaderboard(30, AddDays(kNow, 21), 10))), Totals({{b, 3}, {c, 2}}));
 }
 
 TEST_F(StoreTest, LeaderboardTiesByUserId) {
@@ -848,8 +847,9 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   append(entry);
 
   const std::string user = NewUser();
-  const domain::AuditEntry later{NewId(), "referral", "referral_refused", domain::AuditStatus::kFailed,
-                                 user,    {},         std::nullopt,       Hours(kNow, 1)};
+  const domain::AuditEntry later{
+      NewId(), "referral", "referral_refused", domain::AuditStatus::kFailed,
+      user,    {},         std::nullopt,       Hours(kNow, 1)};
   append(later);
 
   const auto all = Must(store_->ListAudit(std::nullopt, 10));
@@ -878,7 +878,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   // Equal timestamps: newest id first.
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
-    const domain::AuditEntry same{NewId(),      "tie", "x", domain::AuditStatus::kSuccess,
+    const domain::AuditEntry same{NewId(),      "tie", "x",          domain::AuditStatus::kSuccess,
                                   std::nullopt, {},    std::nullopt, kNow};
     ids.push_back(same.id);
     append(same);

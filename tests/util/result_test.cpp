@@ -36,8 +36,9 @@ TEST(ResultTest, HoldsAValueOrAnError) {
 }
 
 TEST(ResultDeathTest, ReadingTheValueOfAnErrorStopsWithTheError) {
-  EXPECT_DEATH((void)*Parsed(false), "bug: read the value of a Result that holds an error "
-                                     "\\(VALIDATION_ERROR: not a number\\)");
+  EXPECT_DEATH((void)*Parsed(false),
+               "bug: read the value of a Result that holds an error "
+               "\\(VALIDATION_ERROR: not a number\\)");
   EXPECT_DEATH((void)Parsed(false).value(), "value of a Result that holds an error");
 }
 

@@ -42,9 +42,7 @@ WindowTouch DecideWindowTouch(int window_days, std::optional<std::int64_t> as_of
                               std::int64_t created_day, std::int64_t today);
 
 // The first day of the `window_days`-day window ending on `day`.
-inline std::int64_t WindowStart(int window_days, std::int64_t day) {
-  return day - window_days + 1;
-}
+inline std::int64_t WindowStart(int window_days, std::int64_t day) { return day - window_days + 1; }
 
 // The exact top N of a window, from its rows in rank-index order (stored converted desc, stored
 // total desc, user_id asc) with their counts as of today (recounted for stale rows).

@@ -619,8 +619,7 @@ class PostgresStore::Tx final : public domain::WriteTx {
   Status AppendAudit(const domain::AuditEntry& e) override {
     return guard_("AppendAudit", [&]() -> Status {
       conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, domain::ToString(e.status),
-                  e.user_id,
-                  codec::EncodeDetails(e.details), e.error_message, e.created_at);
+                  e.user_id, codec::EncodeDetails(e.details), e.error_message, e.created_at);
       return {};
     });
   }
@@ -674,7 +673,8 @@ class PostgresStore::Tx final : public domain::WriteTx {
         if (locked.rows() > 0) as_of_day = locked.row(0).Int(0);
         const WindowTouch touch = DecideWindowTouch(window, as_of_day, created_day, today);
         if (touch == WindowTouch::kInsert) {
-          if (conn_.Query(kInsertWindowCounted, deadline_, window, user_id, today).rows() > 0) break;
+          if (conn_.Query(kInsertWindowCounted, deadline_, window, user_id, today).rows() > 0)
+            break;
           continue;  // inserted by another transaction since, or nothing to count
         }
         if (touch == WindowTouch::kRecount) {

@@ -560,8 +560,7 @@ class SqliteStore::Tx final : public domain::WriteTx {
     return guard_("AppendAudit", [&]() -> Status {
       Stmt(conn_, kInsertAudit)
           .Bind(e.id, e.service, e.action, domain::ToString(e.status), e.user_id,
-                codec::EncodeDetails(e.details),
-                e.error_message, e.created_at)
+                codec::EncodeDetails(e.details), e.error_message, e.created_at)
           .Run();
       return {};
     });
