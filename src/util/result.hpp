@@ -144,13 +144,15 @@ class [[nodiscard]] Result {
 
  private:
   T* Checked() {
-    if (!has_value())
+    if (!has_value()) {
       ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
+    }
     return std::get_if<0>(&v_);
   }
   [[nodiscard]] const T* Checked() const {
-    if (!has_value())
+    if (!has_value()) {
       ResultMisuse("the value of a Result that holds an error", std::get_if<1>(&v_));
+    }
     return std::get_if<0>(&v_);
   }
 

@@ -673,8 +673,9 @@ class PostgresStore::Tx final : public domain::WriteTx {
         if (locked.rows() > 0) as_of_day = locked.row(0).Int(0);
         const WindowTouch touch = DecideWindowTouch(window, as_of_day, created_day, today);
         if (touch == WindowTouch::kInsert) {
-          if (conn_.Query(kInsertWindowCounted, deadline_, window, user_id, today).rows() > 0)
+          if (conn_.Query(kInsertWindowCounted, deadline_, window, user_id, today).rows() > 0) {
             break;
+          }
           continue;  // inserted by another transaction since, or nothing to count
         }
         if (touch == WindowTouch::kRecount) {
