@@ -56,4 +56,20 @@ std::optional<RewardType> ParseRewardType(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view ToString(IdempotencyState s) {
+  switch (s) {
+    case IdempotencyState::kInProgress:
+      return "in_progress";
+    case IdempotencyState::kCompleted:
+      return "completed";
+  }
+  return "in_progress";
+}
+
+std::optional<IdempotencyState> ParseIdempotencyState(std::string_view s) {
+  if (s == "in_progress") return IdempotencyState::kInProgress;
+  if (s == "completed") return IdempotencyState::kCompleted;
+  return std::nullopt;
+}
+
 }  // namespace referrald::domain

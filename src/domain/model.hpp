@@ -167,11 +167,50 @@ struct AuditEntry {
   TimePoint created_at;
 };
 
+// --- Idempotency-Key (contract section 10) ---
+
+// A response as it was sent, kept to be answered again byte for byte. The domain does not read
+// it: `headers` is the HTTP layer's own encoding of the headers its handler set.
+struct StoredResponse {
+  int status = 0;
+  std::string headers;
+  std::string body;
+  bool operator==(const StoredResponse&) const = default;
+};
+
+enum class IdempotencyState { kInProgress, kCompleted };
+
+// One remembered Idempotency-Key of one caller: what the first request was (method, path, the
+// SHA-256 of its body) and, once it finished, its response. `owner` is the token of the request
+// that holds the key while it runs; it may act on the row only while `lease_until` is ahead.
+struct IdempotencyRecord {
+  std::string user_id;  // the caller (`sub`)
+  std::string key;
+  std::string method;
+  std::string path;
+  std::string body_sha256;  // lowercase hex
+  IdempotencyState state = IdempotencyState::kInProgress;
+  std::string owner;
+  TimePoint lease_until;
+  TimePoint created_at;
+  std::optional<StoredResponse> response;  // set when completed
+  bool operator==(const IdempotencyRecord&) const = default;
+};
+
+// The hold a request has on its caller's key while it runs (see IdempotencyService).
+struct IdempotencyClaim {
+  std::string user_id;
+  std::string key;
+  std::string owner;
+};
+
 std::string_view ToString(ReferralStatus s);
 std::string_view ToString(AuditStatus s);
 std::optional<AuditStatus> ParseAuditStatus(std::string_view s);
 std::string_view ToString(RewardType t);
 std::optional<ReferralStatus> ParseReferralStatus(std::string_view s);
 std::optional<RewardType> ParseRewardType(std::string_view s);
+std::string_view ToString(IdempotencyState s);
+std::optional<IdempotencyState> ParseIdempotencyState(std::string_view s);
 
 }  // namespace referrald::domain

@@ -99,6 +99,29 @@ class WriteTx {
   // Returns how many rows changed.
   virtual Result<std::int64_t> RefreshAggregates(std::int64_t today) = 0;
 
+  // --- idempotency keys (domain/idempotency.hpp decides what they mean) ---
+  // Inserts `record` unless its caller already has a row for its key (whatever its state); false
+  // when it has. A concurrent insert of the same key waits for the first to commit or roll back.
+  virtual Result<bool> InsertIdempotencyKey(const IdempotencyRecord& record) = 0;
+  // The caller's row for `key`, whatever its age.
+  virtual Result<std::optional<IdempotencyRecord>> FindIdempotencyKey(const std::string& user_id,
+                                                                      const std::string& key) = 0;
+  // Overwrites the caller's row for record.key with `record` in one conditional statement, only
+  // while its owner is still `expected_owner` (a takeover: two takers cannot both win). False
+  // when the row is gone or has another owner.
+  virtual Result<bool> ReplaceIdempotencyKey(const IdempotencyRecord& record,
+                                             const std::string& expected_owner) = 0;
+  // Stores `response` and marks the row completed at `now`, only while it is in progress and held
+  // by claim.owner. False otherwise (nothing changed).
+  virtual Result<bool> CompleteIdempotencyKey(const IdempotencyClaim& claim,
+                                              const StoredResponse& response, TimePoint now) = 0;
+  // Deletes the row while it is in progress and held by claim.owner, so that a retry runs again.
+  virtual Status ReleaseIdempotencyKey(const IdempotencyClaim& claim) = 0;
+  // Deletes at most `limit` rows created at or before `cutoff`, but none whose request may still
+  // be running (in progress with lease_until after `now`). Returns how many.
+  virtual Result<std::int64_t> DeleteExpiredIdempotencyKeys(TimePoint cutoff, TimePoint now,
+                                                            int limit) = 0;
+
   // --- records ---
   virtual Status AppendAudit(const AuditEntry& entry) = 0;
   // Appends `event` to the outbox; it becomes visible to ListEvents when (and only if) this

@@ -2,6 +2,8 @@
 // migrations that instances starting together apply once, and timestamps stored in UTC whatever
 // the server's TimeZone. Runs in the postgres pass (suite names Postgres*).
 
+#include "storage/postgres/postgres_store.hpp"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -107,6 +109,31 @@ TEST_F(PostgresStoreTest, SchemaHasTheSeedsTablesTypesAndIndexes) {
                         "'public' AND table_name IN ('referral_codes', 'referrals', "
                         "'user_rewards', 'automation_logs')"),
             "4");
+}
+
+TEST_F(PostgresStoreTest, MigrationsApplyByVersionWhateverTheGaps) {
+  // Two branches number their migrations apart (0005 ships before 0004): a database migrated
+  // with a gap gets the missing version when it arrives, and nothing is applied twice (each
+  // CREATE TABLE would fail a second time).
+  const auto compiled = PostgresMigrations();
+  std::vector<Migration> with_gap(compiled.begin(), compiled.end());
+  with_gap.push_back({9001, "9001_first", "CREATE TABLE gap_first (x INTEGER)"});
+  with_gap.push_back({9003, "9003_third", "CREATE TABLE gap_third (x INTEGER)"});
+  PostgresOptions options;
+  options.url = db_->url();
+  options.pool_size = 1;
+  options.migrations = with_gap;
+  ASSERT_TRUE(PostgresStore::Open(options).has_value());
+  const std::string applied =
+      "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations "
+      "WHERE version > 9000";
+  EXPECT_EQ(db_->Scalar(applied), "9001,9003");
+  std::vector<Migration> filled = with_gap;
+  filled.push_back({9002, "9002_second", "CREATE TABLE gap_second (x INTEGER)"});
+  options.migrations = filled;
+  ASSERT_TRUE(PostgresStore::Open(options).has_value());
+  EXPECT_EQ(db_->Scalar(applied), "9001,9002,9003");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'gap\\_%'"), "3");
 }
 
 TEST_F(PostgresStoreTest, InstancesStartingTogetherMigrateOnce) {

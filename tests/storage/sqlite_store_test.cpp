@@ -113,6 +113,40 @@ TEST(SqliteStoreTest, OpenCreatesDirectoryAndMigratesOnce) {
   }
 }
 
+TEST(SqliteStoreTest, MigrationsApplyByVersionWhateverTheGaps) {
+  // Two branches number their migrations apart (0006 ships before 0005): a database migrated
+  // with a gap gets the missing version when it arrives, and nothing is applied twice (each
+  // CREATE TABLE would fail a second time).
+  TempDir dir;
+  const std::string path = (dir.path() / "referrald.db").string();
+  const auto compiled = SqliteMigrations();
+  std::vector<Migration> with_gap(compiled.begin(), compiled.end());
+  with_gap.push_back({9001, "9001_first", "CREATE TABLE gap_first (x INTEGER)"});
+  with_gap.push_back({9003, "9003_third", "CREATE TABLE gap_third (x INTEGER)"});
+  SqliteOptions options;
+  options.migrations = with_gap;
+  {
+    auto store = SqliteStore::Open(path, options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+  }
+  EXPECT_EQ(Scalar(path,
+                   "SELECT group_concat(version) FROM (SELECT version FROM "
+                   "schema_migrations WHERE version > 9000 ORDER BY version)"),
+            "9001,9003");
+  std::vector<Migration> filled = with_gap;
+  filled.push_back({9002, "9002_second", "CREATE TABLE gap_second (x INTEGER)"});
+  options.migrations = filled;
+  {
+    auto store = SqliteStore::Open(path, options);
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+  }
+  EXPECT_EQ(Scalar(path,
+                   "SELECT group_concat(version) FROM (SELECT version FROM "
+                   "schema_migrations WHERE version > 9000 ORDER BY version)"),
+            "9001,9002,9003");
+  EXPECT_EQ(Scalar(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'gap_%'"), "3");
+}
+
 TEST(SqliteStoreTest, ConcurrentOpensMigrateOnce) {
   TempDir dir;
   const std::string path = (dir.path() / "referrald.db").string();

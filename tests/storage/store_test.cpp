@@ -191,6 +191,34 @@ class StoreTest : public ::testing::Test {
     return p;
   }
 
+  // An in-progress Idempotency-Key row of `user` created at `now` with a lease of a minute.
+  domain::IdempotencyRecord NewKeyRecord(const std::string& user, const std::string& key,
+                                         TimePoint now = kNow, std::string body = "abc") {
+    return domain::IdempotencyRecord{user,
+                                     key,
+                                     "POST",
+                                     "/api/referral/track",
+                                     std::string(64 - body.size(), '0') + body,
+                                     domain::IdempotencyState::kInProgress,
+                                     NewId(),
+                                     now + std::chrono::minutes{1},
+                                     now,
+                                     std::nullopt};
+  }
+  bool InsertKey(const domain::IdempotencyRecord& record, Store* store = nullptr) {
+    return Must(Step([&](WriteTx& tx) { return tx.InsertIdempotencyKey(record); }, store));
+  }
+  std::optional<domain::IdempotencyRecord> FindKey(const std::string& user,
+                                                   const std::string& key) {
+    return Must(Step([&](WriteTx& tx) { return tx.FindIdempotencyKey(user, key); }));
+  }
+  bool CompleteKey(const domain::IdempotencyRecord& record, const std::string& owner,
+                   const domain::StoredResponse& response) {
+    return Must(Step([&](WriteTx& tx) {
+      return tx.CompleteIdempotencyKey({record.user_id, record.key, owner}, response, kNow);
+    }));
+  }
+
   std::vector<Store*> Handles(int count) {
     std::vector<Store*> handles{store_.get()};
     while (static_cast<int>(handles.size()) < count) {
@@ -1276,6 +1304,121 @@ TEST_F(StoreTest, RaceEventFeedReadWhileWritingSeesEveryCommittedEventOnce) {
   }
   EXPECT_EQ(seen.size(), total);
   EXPECT_GT(pages.load(), 2);
+// --- idempotency keys --------------------------------------------------------------------------
+
+TEST_F(StoreTest, IdempotencyKeyInsertFindCompleteAndRelease) {
+  const std::string user = NewId();  // keys are reserved before the user row exists
+  const auto first = NewKeyRecord(user, "key-1");
+  EXPECT_TRUE(InsertKey(first));
+  EXPECT_EQ(FindKey(user, "key-1"), first);
+  EXPECT_FALSE(InsertKey(NewKeyRecord(user, "key-1")));  // the caller already has that key
+  EXPECT_EQ(FindKey(user, "key-1")->owner, first.owner);
+  EXPECT_TRUE(InsertKey(NewKeyRecord(NewId(), "key-1")));  // another caller's is another key
+  EXPECT_EQ(FindKey(user, "key-2"), std::nullopt);
+
+  // Only the owner completes, once; the response comes back byte for byte.
+  const domain::StoredResponse response{
+      201, "Content-Type: application/json\nX-Extra: a: b\n",
+      "{\"message\":\"caf\u00e9 \u2713\",\"requestId\":\"r-1\"}\n\ttail"};
+  EXPECT_FALSE(CompleteKey(first, NewId(), response));
+  EXPECT_TRUE(CompleteKey(first, first.owner, response));
+  EXPECT_FALSE(CompleteKey(first, first.owner, response));
+  auto completed = *FindKey(user, "key-1");
+  EXPECT_EQ(completed.state, domain::IdempotencyState::kCompleted);
+  EXPECT_EQ(completed.response, response);
+  EXPECT_EQ(completed.created_at, first.created_at);
+
+  // Release deletes only an in-progress row of its owner.
+  const domain::IdempotencyClaim done{user, "key-1", first.owner};
+  MustOk(Step([&](WriteTx& tx) { return tx.ReleaseIdempotencyKey(done); }));
+  EXPECT_TRUE(FindKey(user, "key-1").has_value());
+  const auto running = NewKeyRecord(user, "key-3");
+  EXPECT_TRUE(InsertKey(running));
+  MustOk(Step([&](WriteTx& tx) { return tx.ReleaseIdempotencyKey({user, "key-3", NewId()}); }));
+  EXPECT_TRUE(FindKey(user, "key-3").has_value());
+  MustOk(Step([&](WriteTx& tx) {
+    return tx.ReleaseIdempotencyKey({user, "key-3", running.owner});
+  }));
+  EXPECT_EQ(FindKey(user, "key-3"), std::nullopt);
+}
+
+TEST_F(StoreTest, IdempotencyKeyReplaceIsConditionalOnTheOwner) {
+  const std::string user = NewId();
+  const auto first = NewKeyRecord(user, "k");
+  EXPECT_TRUE(InsertKey(first));
+  EXPECT_TRUE(CompleteKey(first, first.owner, {200, "", "{}"}));
+  // A takeover replaces everything, the stored response included.
+  auto taker = NewKeyRecord(user, "k", Hours(kNow, 30), "def");
+  taker.method = "PUT";
+  taker.path = "/api/other";
+  EXPECT_TRUE(
+      Must(Step([&](WriteTx& tx) { return tx.ReplaceIdempotencyKey(taker, first.owner); })));
+  EXPECT_EQ(FindKey(user, "k"), taker);
+  // A second taker who saw the first owner changes nothing.
+  const auto late = NewKeyRecord(user, "k", Hours(kNow, 30), "fff");
+  EXPECT_FALSE(
+      Must(Step([&](WriteTx& tx) { return tx.ReplaceIdempotencyKey(late, first.owner); })));
+  EXPECT_FALSE(Must(Step([&](WriteTx& tx) {
+    return tx.ReplaceIdempotencyKey(NewKeyRecord(user, "gone"), first.owner);
+  })));
+  EXPECT_EQ(FindKey(user, "k"), taker);
+}
+
+TEST_F(StoreTest, DeleteExpiredIdempotencyKeysKeepsYoungAndRunningOnes) {
+  const std::string user = NewId();
+  const TimePoint cutoff = Hours(kNow, -24);
+  const auto old_done = NewKeyRecord(user, "old-done", Hours(kNow, -25));
+  const auto old_dead = NewKeyRecord(user, "old-dead", cutoff);  // at the cutoff: expired
+  auto old_running = NewKeyRecord(user, "old-running", Hours(kNow, -25));
+  old_running.lease_until = kNow + std::chrono::seconds{1};
+  const auto young = NewKeyRecord(user, "young", Hours(kNow, -23));
+  for (const auto& r : {old_done, old_dead, old_running, young}) EXPECT_TRUE(InsertKey(r));
+  EXPECT_TRUE(CompleteKey(old_done, old_done.owner, {201, "", "{}"}));
+  auto purge = [&](int limit) {
+    return Must(
+        Step([&](WriteTx& tx) { return tx.DeleteExpiredIdempotencyKeys(cutoff, kNow, limit); }));
+  };
+  EXPECT_EQ(purge(1), 1);  // a batch at most
+  EXPECT_EQ(purge(100), 1);
+  EXPECT_EQ(purge(100), 0);
+  EXPECT_EQ(FindKey(user, "old-done"), std::nullopt);
+  EXPECT_EQ(FindKey(user, "old-dead"), std::nullopt);
+  EXPECT_TRUE(FindKey(user, "old-running").has_value());
+  EXPECT_TRUE(FindKey(user, "young").has_value());
+}
+
+TEST_F(StoreTest, RaceInsertIdempotencyKeyOneWinner) {
+  for (int handles : {1, 2}) {
+    SCOPED_TRACE(handles);
+    const auto stores = Handles(handles);
+    const std::string user = NewId();
+    std::vector<domain::IdempotencyRecord> records;
+    for (int i = 0; i < 40; ++i) records.push_back(NewKeyRecord(user, "raced"));
+    std::atomic<int> inserted{0};
+    RunConcurrently(40, [&](int i) {
+      const auto idx = static_cast<std::size_t>(i);
+      if (InsertKey(records[idx], stores[idx % stores.size()])) ++inserted;
+    });
+    EXPECT_EQ(inserted.load(), 1);
+  }
+}
+
+TEST_F(StoreTest, RaceReplaceIdempotencyKeyOneTaker) {
+  const auto stores = Handles(2);
+  const std::string user = NewId();
+  const auto dead = NewKeyRecord(user, "taken-over", Hours(kNow, -1));
+  EXPECT_TRUE(InsertKey(dead));
+  std::vector<domain::IdempotencyRecord> takers;
+  for (int i = 0; i < 20; ++i) takers.push_back(NewKeyRecord(user, "taken-over"));
+  std::atomic<int> replaced{0};
+  RunConcurrently(20, [&](int i) {
+    const auto idx = static_cast<std::size_t>(i);
+    if (Must(Step([&](WriteTx& tx) { return tx.ReplaceIdempotencyKey(takers[idx], dead.owner); },
+                  stores[idx % stores.size()]))) {
+      ++replaced;
+    }
+  });
+  EXPECT_EQ(replaced.load(), 1);
 }
 
 // --- the schema itself: constraints refuse what the steps never write ------------------------

@@ -85,4 +85,24 @@ domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row) {
   return entry;
 }
 
+domain::IdempotencyRecord ReadIdempotencyRecord(const Row& row) {
+  domain::IdempotencyRecord record;
+  record.user_id = row.Text(0);
+  record.key = row.Text(1);
+  record.method = row.Text(2);
+  record.path = row.Text(3);
+  record.body_sha256 = row.Text(4);
+  const auto state = domain::ParseIdempotencyState(row.Text(5));
+  if (!state) Corrupt("unknown idempotency_keys state in a row");
+  record.state = *state;
+  record.owner = row.Text(6);
+  record.lease_until = row.Time(7);
+  record.created_at = row.Time(8);
+  if (record.state == domain::IdempotencyState::kCompleted) {
+    record.response = domain::StoredResponse{
+        static_cast<int>(row.Int(9)), row.OptText(10).value_or(""), row.OptText(11).value_or("")};
+  }
+  return record;
+}
+
 }  // namespace referrald::storage

@@ -26,5 +26,8 @@ domain::AuditEntry ReadAudit(const Row& row);
 domain::Event ReadEvent(const Row& row);
 // user_id, email, total, converted
 domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row);
+// user_id, idempotency_key, method, path, body_sha256, state, owner, lease_until, created_at,
+// response_status, response_headers, response_body
+domain::IdempotencyRecord ReadIdempotencyRecord(const Row& row);
 
 }  // namespace referrald::storage

@@ -381,6 +381,44 @@ SELECT 0, (SELECT count(*) FROM referrals),
 constexpr char kClaimJobRun[] = R"sql(
 INSERT INTO job_runs (job, slot, claimed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING)sql";
 
+// --- idempotency keys -------------------------------------------------------------------------
+// DO NOTHING on the primary key: the caller reads what is there instead. A concurrent insert of
+// the same key waits here until the first commits (then does nothing) or rolls back.
+constexpr char kInsertIdempotencyKey[] = R"sql(
+INSERT INTO idempotency_keys (user_id, idempotency_key, method, path, body_sha256, state, owner,
+                              lease_until, created_at)
+VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $8)
+ON CONFLICT DO NOTHING)sql";
+constexpr char kSelectIdempotencyKey[] = R"sql(
+SELECT user_id, idempotency_key, method, path, body_sha256, state, owner, lease_until, created_at,
+       response_status, response_headers, response_body
+FROM idempotency_keys WHERE user_id = $1 AND idempotency_key = $2)sql";
+// A takeover, conditional on the owner the taker saw: a second taker waits for the first's row
+// lock, then finds another owner and changes nothing.
+constexpr char kReplaceIdempotencyKey[] = R"sql(
+UPDATE idempotency_keys
+SET method = $3, path = $4, body_sha256 = $5, state = 'in_progress', owner = $6, lease_until = $7,
+    created_at = $8, completed_at = NULL, response_status = NULL, response_headers = NULL,
+    response_body = NULL
+WHERE user_id = $1 AND idempotency_key = $2 AND owner = $9)sql";
+constexpr char kCompleteIdempotencyKey[] = R"sql(
+UPDATE idempotency_keys
+SET state = 'completed', completed_at = $4, response_status = $5, response_headers = $6,
+    response_body = $7
+WHERE user_id = $1 AND idempotency_key = $2 AND owner = $3 AND state = 'in_progress')sql";
+constexpr char kReleaseIdempotencyKey[] = R"sql(
+DELETE FROM idempotency_keys
+WHERE user_id = $1 AND idempotency_key = $2 AND owner = $3 AND state = 'in_progress')sql";
+// The conditions are repeated on the deleted row itself: a key taken over since the batch was
+// chosen (created_at moved) is re-checked under its row lock and kept.
+constexpr char kDeleteExpiredIdempotencyKeys[] = R"sql(
+DELETE FROM idempotency_keys k
+USING (SELECT user_id, idempotency_key FROM idempotency_keys
+       WHERE created_at <= $1 AND (state = 'completed' OR lease_until <= $2)
+       LIMIT $3) old
+WHERE k.user_id = old.user_id AND k.idempotency_key = old.idempotency_key
+  AND k.created_at <= $1 AND (k.state = 'completed' OR k.lease_until <= $2))sql";
+
 // --- audit ------------------------------------------------------------------------------------
 constexpr char kInsertAudit[] = R"sql(
 INSERT INTO automation_logs (id, service, action, status, user_id, details, error_message,
@@ -616,6 +654,58 @@ class PostgresStore::Tx final : public domain::WriteTx {
     });
   }
 
+  Result<bool> InsertIdempotencyKey(const domain::IdempotencyRecord& r) override {
+    return guard_("InsertIdempotencyKey", [&]() -> Result<bool> {
+      return conn_
+                 .Query(kInsertIdempotencyKey, deadline_, r.user_id, r.key, r.method, r.path,
+                        r.body_sha256, r.owner, r.lease_until, r.created_at)
+                 .affected() == 1;
+    });
+  }
+
+  Result<std::optional<domain::IdempotencyRecord>> FindIdempotencyKey(
+      const std::string& user_id, const std::string& key) override {
+    return guard_("FindIdempotencyKey", [&]() -> Result<std::optional<domain::IdempotencyRecord>> {
+      return First<domain::IdempotencyRecord>(
+          conn_.Query(kSelectIdempotencyKey, deadline_, user_id, key), ReadIdempotencyRecord);
+    });
+  }
+
+  Result<bool> ReplaceIdempotencyKey(const domain::IdempotencyRecord& r,
+                                     const std::string& expected_owner) override {
+    return guard_("ReplaceIdempotencyKey", [&]() -> Result<bool> {
+      return conn_
+                 .Query(kReplaceIdempotencyKey, deadline_, r.user_id, r.key, r.method, r.path,
+                        r.body_sha256, r.owner, r.lease_until, r.created_at, expected_owner)
+                 .affected() == 1;
+    });
+  }
+
+  Result<bool> CompleteIdempotencyKey(const domain::IdempotencyClaim& claim,
+                                      const domain::StoredResponse& response,
+                                      TimePoint now) override {
+    return guard_("CompleteIdempotencyKey", [&]() -> Result<bool> {
+      return conn_
+                 .Query(kCompleteIdempotencyKey, deadline_, claim.user_id, claim.key, claim.owner,
+                        now, response.status, response.headers, response.body)
+                 .affected() == 1;
+    });
+  }
+
+  Status ReleaseIdempotencyKey(const domain::IdempotencyClaim& claim) override {
+    return guard_("ReleaseIdempotencyKey", [&]() -> Status {
+      conn_.Query(kReleaseIdempotencyKey, deadline_, claim.user_id, claim.key, claim.owner);
+      return {};
+    });
+  }
+
+  Result<std::int64_t> DeleteExpiredIdempotencyKeys(TimePoint cutoff, TimePoint now,
+                                                    int limit) override {
+    return guard_("DeleteExpiredIdempotencyKeys", [&]() -> Result<std::int64_t> {
+      return conn_.Query(kDeleteExpiredIdempotencyKeys, deadline_, cutoff, now, limit).affected();
+    });
+  }
+
   Status AppendAudit(const domain::AuditEntry& e) override {
     return guard_("AppendAudit", [&]() -> Status {
       conn_.Query(kInsertAudit, deadline_, e.id, e.service, e.action, domain::ToString(e.status),
@@ -731,7 +821,7 @@ Status PostgresStore::Migrate() {
     auto conn = Connection::Open(options_.url, deadline, std::chrono::milliseconds(0));
     conn->ExecScript(kLockMigrations, deadline);
     conn->ExecScript(kCreateSchemaMigrations, deadline);
-    const auto all = PostgresMigrations();
+    const auto all = options_.migrations;
     std::vector<Migration> pending(all.begin(), all.end());
     std::sort(pending.begin(), pending.end(),
               [](const Migration& a, const Migration& b) { return a.version < b.version; });

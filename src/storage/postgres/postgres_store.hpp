@@ -11,10 +11,12 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "domain/store.hpp"
+#include "storage/migrations.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -36,6 +38,10 @@ struct PostgresOptions {
   std::chrono::milliseconds migration_timeout{std::chrono::minutes(10)};
   // The time a migration that rebuilds the aggregates rebuilds them as of.
   std::function<TimePoint()> now = [] { return SystemClock().Now(); };
+  // The migrations Migrate applies: each one whose version schema_migrations lacks, in ascending
+  // order, whatever the gaps (a lower version that arrives later is applied then). Tests replace
+  // the compiled-in list.
+  std::span<const Migration> migrations = PostgresMigrations();
 };
 
 class PostgresStore final : public domain::Store {

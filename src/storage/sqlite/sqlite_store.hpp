@@ -9,10 +9,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "domain/store.hpp"
+#include "storage/migrations.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -29,6 +31,10 @@ struct SqliteOptions {
   std::size_t max_readers = 8;
   // The time a migration that rebuilds the aggregates rebuilds them as of.
   std::function<TimePoint()> now = [] { return SystemClock().Now(); };
+  // The migrations Migrate applies: each one whose version schema_migrations lacks, in ascending
+  // order, whatever the gaps (a lower version that arrives later is applied then). Tests replace
+  // the compiled-in list.
+  std::span<const Migration> migrations = SqliteMigrations();
 };
 
 class SqliteStore final : public domain::Store {
