@@ -24,6 +24,8 @@ constexpr ScheduledJob kScheduledJobs[] = {
     {domain::kJobExpireCodes, "Expired codes cleanup", &Config::cron_expire_codes},
     {domain::kJobAwardBadges, "Badge awards check", &Config::cron_award_badges},
     {domain::kJobHealthCheck, "Health check", &Config::cron_health_check},
+    {domain::kJobPurgeIdempotencyKeys, "Idempotency keys purge",
+     &Config::cron_purge_idempotency_keys},
 };
 
 }  // namespace
@@ -135,7 +137,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
       *s.store, *s.payments, *s.referrals, *s.clock, *s.ids, s.config.referral_enabled);
   s.users = std::make_unique<domain::UserDirectory>(*s.store, *s.clock);
   s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.ids, s.config.referral,
-                                               s.started_at, &s.metrics);
+                                               s.started_at, &s.metrics, s.config.idempotency);
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   const bool sqlite = s.config.database_url.rfind("sqlite:", 0) == 0;
   const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads

@@ -161,8 +161,11 @@ int RunJob(const std::string& name) {
   if (!config) return 2;
   SetUpLogging(*config, /*to_stderr=*/true);
   if (!domain::JobRunner::IsKnown(name)) {
-    std::cerr << "referrald: unknown job \"" << name << "\" (expire-codes, award-badges, "
-              << "health-check)\n";
+    std::string names;
+    for (const auto known : domain::JobRunner::Names()) {
+      names.append(names.empty() ? "" : ", ").append(known);
+    }
+    std::cerr << "referrald: unknown job \"" << name << "\" (" << names << ")\n";
     return 2;
   }
   SystemClock clock;
@@ -173,7 +176,8 @@ int RunJob(const std::string& name) {
     std::cerr << "referrald: " << store.error().message << "\n";
     return 1;
   }
-  domain::JobRunner jobs(**store, clock, ids, config->referral, clock.Now());
+  domain::JobRunner jobs(**store, clock, ids, config->referral, clock.Now(), nullptr,
+                         config->idempotency);
   auto result = jobs.Run(name);
   if (!result) {
     std::cerr << "referrald: " << result.error().message << "\n";

@@ -36,6 +36,15 @@ Status Int(const Environment& env, const std::string& var, long long lo, long lo
   return {};
 }
 
+// A whole number of hours in [lo, hi], or keeps `out` when the variable is unset.
+Status Hours(const Environment& env, const std::string& var, int lo, int hi,
+             std::chrono::hours& out) {
+  int hours = static_cast<int>(out.count());
+  if (Status parsed = Int(env, var, lo, hi, hours); !parsed) return parsed;
+  out = std::chrono::hours(hours);
+  return {};
+}
+
 Status Bool(const Environment& env, const std::string& var, bool& out) {
   auto it = env.find(var);
   if (it == env.end()) return {};
@@ -140,6 +149,8 @@ Result<Config> LoadConfig(const Environment& env) {
       Cron(env, "CRON_EXPIRE_CODES", c.cron_expire_codes),
       Cron(env, "CRON_AWARD_BADGES", c.cron_award_badges),
       Cron(env, "CRON_HEALTH_CHECK", c.cron_health_check),
+      Cron(env, "CRON_PURGE_IDEMPOTENCY_KEYS", c.cron_purge_idempotency_keys),
+      Hours(env, "IDEMPOTENCY_TTL_HOURS", 1, domain::kMaxIdempotencyTtlHours, c.idempotency.ttl),
       OneOf(env, "LOG_LEVEL", {"trace", "debug", "info", "warn", "error", "off"}, c.log_level),
       OneOf(env, "LOG_FORMAT", {"text", "json"}, c.log_format),
       Int(env, "HTTP_WORKER_THREADS", 1, 64, c.http_worker_threads),

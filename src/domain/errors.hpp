@@ -102,6 +102,19 @@ inline Error RateLimited(std::chrono::milliseconds wait) {
   e.retry_after_seconds = seconds;
   return e;
 }
+inline Error InvalidIdempotencyKey() {
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidIdempotencyKey,
+                   "Idempotency-Key must be 1 to " + std::to_string(kMaxIdempotencyKeyLength) +
+                       " visible ASCII characters");
+}
+inline Error IdempotencyKeyReused() {
+  return MakeError(ErrorCode::kUnprocessable, Reason::kIdempotencyKeyReused,
+                   "Idempotency-Key was already used with another request");
+}
+inline Error IdempotencyInProgress() {
+  return MakeError(ErrorCode::kConflict, Reason::kIdempotencyInProgress,
+                   "A request with this Idempotency-Key is still in progress; retry later");
+}
 // The database failed or is unreachable. The message never carries the driver's text.
 inline Error StorageUnavailable() {
   return MakeError(ErrorCode::kUnavailable, Reason::kDatabaseUnavailable,

@@ -6,23 +6,25 @@
 
 #include "domain/audit.hpp"
 #include "domain/events.hpp"
+#include "domain/idempotency.hpp"
 #include "util/process.hpp"
 #include "util/time_format.hpp"
 
 namespace referrald::domain {
 
 JobRunner::JobRunner(Store& store, const Clock& clock, IdGenerator& ids, ReferralSettings settings,
-                     TimePoint started_at, Metrics* metrics)
+                     TimePoint started_at, Metrics* metrics, IdempotencySettings idempotency)
     : store_(store),
       clock_(clock),
       ids_(ids),
       settings_(settings),
+      idempotency_(idempotency),
       started_at_(started_at),
       metrics_(metrics) {}
 
 const std::vector<std::string_view>& JobRunner::Names() {
   static const std::vector<std::string_view> kNames{kJobExpireCodes, kJobAwardBadges,
-                                                    kJobHealthCheck};
+                                                    kJobHealthCheck, kJobPurgeIdempotencyKeys};
   return kNames;
 }
 
@@ -95,6 +97,12 @@ Result<Details> JobRunner::Execute(std::string_view name, TimePoint now) {
     auto granted = AwardBadges(now);
     if (!granted) return granted.error();
     return Details{{"badgesGranted", *granted}, {"threshold", settings_.master_threshold}};
+  }
+  if (name == kJobPurgeIdempotencyKeys) {
+    auto deleted = PurgeIdempotencyKeys(store_, now, idempotency_.ttl);
+    if (!deleted) return deleted.error();
+    return Details{{"keysDeleted", *deleted},
+                   {"ttlHours", static_cast<std::int64_t>(idempotency_.ttl.count())}};
   }
   // health-check
   auto ping = store_.Ping();

@@ -1,5 +1,6 @@
 #pragma once
-// The automation worker's jobs as domain operations: expire-codes, award-badges, health-check.
+// The automation worker's jobs as domain operations: expire-codes, award-badges, health-check,
+// purge-idempotency-keys.
 // Each run writes automation_logs rows (start, then success with counts and duration, or failure
 // with its message). Used by the scheduler, `referrald job run` and the admin HTTP route alike.
 
@@ -22,6 +23,7 @@ namespace referrald::domain {
 inline constexpr std::string_view kJobExpireCodes = "expire-codes";
 inline constexpr std::string_view kJobAwardBadges = "award-badges";
 inline constexpr std::string_view kJobHealthCheck = "health-check";
+inline constexpr std::string_view kJobPurgeIdempotencyKeys = "purge-idempotency-keys";
 inline constexpr std::string_view kReferralMasterBadge = "Referral Master";
 
 struct JobResult {
@@ -33,9 +35,10 @@ struct JobResult {
 
 class JobRunner {
  public:
-  // `started_at` is when the process started, for the health check's uptime.
+  // `started_at` is when the process started, for the health check's uptime; `idempotency.ttl`
+  // is the age past which purge-idempotency-keys deletes a key.
   JobRunner(Store& store, const Clock& clock, IdGenerator& ids, ReferralSettings settings,
-            TimePoint started_at, Metrics* metrics = nullptr);
+            TimePoint started_at, Metrics* metrics = nullptr, IdempotencySettings idempotency = {});
 
   static const std::vector<std::string_view>& Names();
   static bool IsKnown(std::string_view name);
@@ -60,6 +63,7 @@ class JobRunner {
   const Clock& clock_;
   IdGenerator& ids_;
   ReferralSettings settings_;
+  IdempotencySettings idempotency_;
   TimePoint started_at_;
   Metrics* metrics_;
 };

@@ -24,4 +24,10 @@ inline constexpr int kMaxTrendDays = 365;
 inline constexpr int kDefaultEventLimit = 100;
 inline constexpr int kMaxEventLimit = 500;
 
+// Idempotency-Key: 1..255 visible ASCII characters (0x21–0x7E).
+inline constexpr std::size_t kMaxIdempotencyKeyLength = 255;
+// IDEMPOTENCY_TTL_HOURS: how long a key is remembered (a year at most).
+inline constexpr int kDefaultIdempotencyTtlHours = 24;
+inline constexpr int kMaxIdempotencyTtlHours = 8760;
+
 }  // namespace referrald::domain

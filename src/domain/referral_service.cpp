@@ -18,9 +18,11 @@ namespace {
 // already astronomically rare; running out means the code space is nearly full.
 constexpr int kMaxCodeAttempts = 10;
 
-// Errors of the database itself are not refusals: they are not audited as such.
+// Errors of the database itself are not refusals: they are not audited as such; nor is a request
+// that lost its Idempotency-Key to a retry (the retry runs the use case instead).
 bool IsRefusal(const Error& error) {
-  return error.code != ErrorCode::kInternal && error.code != ErrorCode::kUnavailable;
+  return error.code != ErrorCode::kInternal && error.code != ErrorCode::kUnavailable &&
+         error.reason != Reason::kIdempotencyInProgress;
 }
 
 }  // namespace
@@ -35,7 +37,8 @@ ReferralService::ReferralService(Store& store, const Clock& clock, RandomSource&
       metrics_(metrics) {}
 
 Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
-                                                   std::optional<std::int64_t> expires_in_days) {
+                                                   std::optional<std::int64_t> expires_in_days,
+                                                   const OnCommit<ReferralCode>& on_commit) {
   const std::int64_t days = expires_in_days.value_or(settings_.code_expiration_days);
   if (days < 1 || days > kMaxExpiresInDays) return errors::InvalidExpiresInDays();
   for (int attempt = 1; attempt <= kMaxCodeAttempts; ++attempt) {
@@ -45,6 +48,8 @@ Result<ReferralCode> ReferralService::GenerateCode(const Actor& actor,
     auto created = Transact(store_, [&](WriteTx& tx) -> Result<ReferralCode> {
       auto inserted = GenerateCodeIn(tx, actor, code);
       collided = !inserted && inserted.error().reason == Reason::kCodeCollision;
+      if (!inserted) return inserted;
+      if (auto hooked = RunOnCommit(on_commit, tx, *inserted); !hooked) return hooked.error();
       return inserted;
     });
     if (!collided) return created;
@@ -105,7 +110,8 @@ Result<ReferralCode> ReferralService::GetCode(const std::string& user_id) {
   return std::move(**code);
 }
 
-Result<Referral> ReferralService::Track(const Actor& actor, std::string_view code_input) {
+Result<Referral> ReferralService::Track(const Actor& actor, std::string_view code_input,
+                                        const OnCommit<Referral>& on_commit) {
   const std::string code = NormalizeCode(code_input);
   const TimePoint now = clock_.Now();
   // A code outside the alphabet or of an impossible length cannot exist: refuse without a lookup.
@@ -117,7 +123,12 @@ Result<Referral> ReferralService::Track(const Actor& actor, std::string_view cod
             {{"code", std::string("<malformed>")}});
     return errors::InvalidCode();
   }
-  auto tracked = Transact(store_, [&](WriteTx& tx) { return TrackIn(tx, actor, code, now); });
+  auto tracked = Transact(store_, [&](WriteTx& tx) -> Result<Referral> {
+    auto referral = TrackIn(tx, actor, code, now);
+    if (!referral) return referral;
+    if (auto hooked = RunOnCommit(on_commit, tx, *referral); !hooked) return hooked.error();
+    return referral;
+  });
   if (!tracked && IsRefusal(tracked.error())) {
     Refused(audit::kReferralRefused, actor, tracked.error(), {{"code", code}});
   }
@@ -172,7 +183,8 @@ Result<std::vector<Reward>> ReferralService::Rewards(const std::string& user_id)
   return store_.ListRewards(user_id);
 }
 
-Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view reward_id_text) {
+Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view reward_id_text,
+                                            const OnCommit<Reward>& on_commit) {
   if (!IsUuid(reward_id_text)) return errors::InvalidRewardId();
   const std::string reward_id = CanonicalUuid(reward_id_text);
   const TimePoint now = clock_.Now();
@@ -207,6 +219,7 @@ Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view
     auto emitted = tx.AppendEvent(
         MakeEvent(ids_.New(now), now, events::RewardClaimed{reward.id, actor.id, reward.type}));
     if (!emitted) return emitted.error();
+    if (auto hooked = RunOnCommit(on_commit, tx, reward); !hooked) return hooked.error();
     return reward;
   });
   if (!claimed && IsRefusal(claimed.error())) {
@@ -248,7 +261,8 @@ Result<std::vector<DailyCount>> ReferralService::Trends(int days) {
 }
 
 Result<Conversion> ReferralService::Convert(const Actor& actor,
-                                            std::string_view referred_user_id_text) {
+                                            std::string_view referred_user_id_text,
+                                            const OnCommit<Conversion>& on_commit) {
   if (!IsUuid(referred_user_id_text)) return errors::InvalidReferredUserId();
   const std::string referred_user_id = CanonicalUuid(referred_user_id_text);
   const TimePoint now = clock_.Now();
@@ -256,7 +270,10 @@ Result<Conversion> ReferralService::Convert(const Actor& actor,
     if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
     auto conversion = ConvertPending(tx, referred_user_id, now);
     if (!conversion) return conversion.error();
-    if (*conversion) return std::move(**conversion);
+    if (*conversion) {
+      if (auto hooked = RunOnCommit(on_commit, tx, **conversion); !hooked) return hooked.error();
+      return std::move(**conversion);
+    }
     auto referral = tx.FindReferralOf(referred_user_id);
     if (!referral) return referral.error();
     if (*referral && (*referral)->status == ReferralStatus::kConverted) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/idempotency.hpp"
 #include "domain/model.hpp"
 #include "domain/rules.hpp"
 #include "domain/settings.hpp"
@@ -19,6 +20,9 @@
 
 namespace referrald::domain {
 
+// The write use cases take an optional OnCommit hook (domain/idempotency.hpp): called with the
+// result at the end of the transaction that makes the change, so that the caller can keep
+// something with it (the HTTP layer: an idempotent request's response).
 class ReferralService {
  public:
   // `random` draws code text; `ids` names every row written. `metrics`, when given, counts
@@ -28,17 +32,19 @@ class ReferralService {
 
   // New code for the actor; expires_in_days in 1..3650 (default from settings). An expired
   // active code is deactivated first. Errors: Invalid (range), CodeExists.
-  Result<ReferralCode> GenerateCode(const Actor& actor,
-                                    std::optional<std::int64_t> expires_in_days);
+  Result<ReferralCode> GenerateCode(const Actor& actor, std::optional<std::int64_t> expires_in_days,
+                                    const OnCommit<ReferralCode>& on_commit = {});
   // The user's newest code. Errors: CodeNotFound.
   Result<ReferralCode> GetCode(const std::string& user_id);
   // Errors, in this order: InvalidCode, SelfReferral, AlreadyReferred, CircularReferral.
-  Result<Referral> Track(const Actor& actor, std::string_view code_input);
+  Result<Referral> Track(const Actor& actor, std::string_view code_input,
+                         const OnCommit<Referral>& on_commit = {});
   Result<ReferrerStats> Stats(const std::string& user_id);
   Result<std::vector<Reward>> Rewards(const std::string& user_id);
   // Errors: InvalidRewardId (not a UUID), RewardNotFound (unknown, another user's, already
   // claimed), RewardExpired.
-  Result<Reward> ClaimReward(const Actor& actor, std::string_view reward_id);
+  Result<Reward> ClaimReward(const Actor& actor, std::string_view reward_id,
+                             const OnCommit<Reward>& on_commit = {});
   // limit 1..100. Emails masked unless reveal_emails.
   Result<std::vector<LeaderboardEntry>> Leaderboard(Period period, int limit, bool reveal_emails);
   Result<AnalyticsSummary> Analytics(Period period);
@@ -46,7 +52,8 @@ class ReferralService {
   Result<std::vector<DailyCount>> Trends(int days);
   // processReferralConversion by hand (an admin). Errors: InvalidReferredUserId (not a UUID),
   // ReferralNotFound, AlreadyConverted.
-  Result<Conversion> Convert(const Actor& actor, std::string_view referred_user_id);
+  Result<Conversion> Convert(const Actor& actor, std::string_view referred_user_id,
+                             const OnCommit<Conversion>& on_commit = {});
 
   // --- the same rules inside a caller's transaction (composition, bulk loading) ---
 

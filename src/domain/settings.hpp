@@ -1,7 +1,10 @@
 #pragma once
 // The referral program's tunables (contract section 1), already validated by app/config.
 
+#include <chrono>
 #include <cstdint>
+
+#include "domain/limits.hpp"
 
 namespace referrald::domain {
 
@@ -11,6 +14,15 @@ struct ReferralSettings {
   std::int64_t reward_days = 30;            // premium days per conversion
   std::int64_t reward_claim_days = 90;      // 0 = claimable forever
   std::int64_t master_threshold = 5;        // conversions for the Referral Master badge
+};
+
+// Idempotency-Key (contract section 10).
+struct IdempotencySettings {
+  // IDEMPOTENCY_TTL_HOURS: a key older than this is forgotten (ignored, then purged by a job).
+  std::chrono::hours ttl{kDefaultIdempotencyTtlHours};
+  // How long a request holds its key before another may take it over (its instance died). A
+  // request still running past it loses the key and rolls its change back (409).
+  std::chrono::seconds lease{60};
 };
 
 }  // namespace referrald::domain

@@ -38,8 +38,9 @@ SubscriptionService::SubscriptionService(Store& store, PaymentProvider& payments
       ids_(ids),
       referrals_enabled_(referrals_enabled) {}
 
-Result<SubscriptionCreated> SubscriptionService::Create(const Actor& actor, std::string_view tier,
-                                                        std::string_view nonce) {
+Result<SubscriptionCreated> SubscriptionService::Create(
+    const Actor& actor, std::string_view tier, std::string_view nonce,
+    const OnCommit<SubscriptionCreated>& on_commit) {
   if (tier != kPremium) return errors::InvalidTier();
   if (nonce.empty() || nonce.size() > kMaxNonceLength || HasControlCharacter(nonce)) {
     return errors::InvalidNonce();
@@ -86,10 +87,13 @@ Result<SubscriptionCreated> SubscriptionService::Create(const Actor& actor, std:
       if (!conversion) return conversion.error();
       result.conversion = std::move(*conversion);
     }
+    if (auto hooked = RunOnCommit(on_commit, tx, result); !hooked) return hooked.error();
     return result;
   });
-  if (!created && created.error().reason == Reason::kAlreadySubscribed) {
-    // Lost a race with a concurrent subscription of the same user after charging.
+  if (!created && (created.error().reason == Reason::kAlreadySubscribed ||
+                   created.error().reason == Reason::kIdempotencyInProgress)) {
+    // Lost a race with a concurrent subscription of the same user after charging (or, past its
+    // lease, the Idempotency-Key to a retry that charged again).
     spdlog::warn("subscription race lost after charge; provider reference must be refunded");
   }
   if (created && created->conversion) referrals_.CountConversion();

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "domain/idempotency.hpp"
 #include "domain/model.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
@@ -47,9 +48,11 @@ class SubscriptionService {
 
   // tier must be "premium", nonce non-empty. The subscription, the actor's user row and the
   // conversion of the actor's pending referral are one transaction.
+  // `on_commit` runs at the end of that transaction with its result (domain/idempotency.hpp).
   // Errors: Invalid, PaymentDeclined, AlreadySubscribed.
   Result<SubscriptionCreated> Create(const Actor& actor, std::string_view tier,
-                                     std::string_view nonce);
+                                     std::string_view nonce,
+                                     const OnCommit<SubscriptionCreated>& on_commit = {});
   Result<PremiumStatus> Me(const std::string& user_id);
 
  private:

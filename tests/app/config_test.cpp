@@ -26,6 +26,8 @@ TEST(ConfigTest, DefaultsMatchTheContract) {
   EXPECT_EQ(c->cron_expire_codes, "0 2 * * *");
   EXPECT_EQ(c->cron_award_badges, "0 3 * * 0");
   EXPECT_EQ(c->cron_health_check, "*/5 * * * *");
+  EXPECT_EQ(c->cron_purge_idempotency_keys, "15 * * * *");
+  EXPECT_EQ(c->idempotency.ttl, std::chrono::hours(24));
 }
 
 TEST(ConfigTest, ReadsEveryVariable) {
@@ -41,6 +43,8 @@ TEST(ConfigTest, ReadsEveryVariable) {
                        {"REFERRAL_MASTER_THRESHOLD", "3"},
                        {"ENABLE_AUTOMATION_WORKER", "false"},
                        {"CRON_HEALTH_CHECK", "*/1 * * * *"},
+                       {"CRON_PURGE_IDEMPOTENCY_KEYS", "0 */6 * * *"},
+                       {"IDEMPOTENCY_TTL_HOURS", "48"},
                        {"LOG_LEVEL", "debug"},
                        {"LOG_FORMAT", "json"}});
   ASSERT_TRUE(c) << c.error().message;
@@ -55,6 +59,8 @@ TEST(ConfigTest, ReadsEveryVariable) {
   EXPECT_EQ(c->referral.master_threshold, 3);
   EXPECT_FALSE(c->worker_enabled);
   EXPECT_EQ(c->cron_health_check, "*/1 * * * *");
+  EXPECT_EQ(c->cron_purge_idempotency_keys, "0 */6 * * *");
+  EXPECT_EQ(c->idempotency.ttl, std::chrono::hours(48));
   EXPECT_EQ(c->log_format, "json");
 }
 
@@ -86,7 +92,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"CRON_EXPIRE_CODES", "0 2 * *"}, BadValue{"CRON_AWARD_BADGES", "every sunday"},
         BadValue{"CRON_HEALTH_CHECK", "*/5 * * * * *"}, BadValue{"CRON_EXPIRE_CODES", "61 2 * * *"},
         BadValue{"LOG_LEVEL", "loud"}, BadValue{"LOG_FORMAT", "xml"},
-        BadValue{"HTTP_WORKER_THREADS", "0"}),
+        BadValue{"HTTP_WORKER_THREADS", "0"}, BadValue{"CRON_PURGE_IDEMPOTENCY_KEYS", "hourly"},
+        BadValue{"IDEMPOTENCY_TTL_HOURS", "0"}, BadValue{"IDEMPOTENCY_TTL_HOURS", "8761"},
+        BadValue{"IDEMPOTENCY_TTL_HOURS", "24h"}, BadValue{"IDEMPOTENCY_TTL_HOURS", ""}),
     [](const ::testing::TestParamInfo<BadValue>& param_info) {
       return std::string(param_info.param.var) + "_" + std::to_string(param_info.index);
     });

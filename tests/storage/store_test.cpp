@@ -1304,6 +1304,8 @@ TEST_F(StoreTest, RaceEventFeedReadWhileWritingSeesEveryCommittedEventOnce) {
   }
   EXPECT_EQ(seen.size(), total);
   EXPECT_GT(pages.load(), 2);
+}
+
 // --- idempotency keys --------------------------------------------------------------------------
 
 TEST_F(StoreTest, IdempotencyKeyInsertFindCompleteAndRelease) {
