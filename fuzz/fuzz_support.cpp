@@ -144,9 +144,11 @@ World::World() : dir(MakeTempDir()) {
       std::make_unique<domain::SubscriptionService>(*store, *payments, *referrals, clock, ids);
   users = std::make_unique<domain::UserDirectory>(*store, clock);
   jobs = std::make_unique<domain::JobRunner>(*store, clock, ids, settings, clock.Now(), &metrics);
-  deps = std::make_unique<http::Dependencies>(http::Dependencies{*referrals, *subscriptions, *users,
-                                                                 *store, clock, random, jwt, *jobs,
-                                                                 metrics, abuse, clock.Now()});
+  idempotency = std::make_unique<domain::IdempotencyService>(*store, clock, ids,
+                                                             domain::IdempotencySettings{});
+  deps = std::make_unique<http::Dependencies>(
+      http::Dependencies{*referrals, *subscriptions, *users, *store, clock, random, jwt, *jobs,
+                         metrics, abuse, *idempotency, clock.Now()});
   http::ServerOptions options;
   options.trust_forwarded_for = true;  // so that X-Forwarded-For parsing is fuzzed too
   pipeline = std::make_unique<http::Pipeline>(*deps, options);
@@ -269,10 +271,13 @@ void CheckResponse(const http::Request& request, const http::Response& response)
   const auto body = nlohmann::json::parse(response.body, nullptr, false);
   if (body.is_discarded()) Fail("a JSON body that does not parse", request, response);
   if (response.status >= 400) {
+    // A replayed answer (Idempotency-Key) keeps the requestId of the request that made it.
+    const bool replayed = response.Header("Idempotent-Replayed").has_value();
     if (!body.is_object() || !body.contains("error") || !body["error"].is_string() ||
         !body.contains("code") || !body["code"].is_string() ||
         body["code"].get_ref<const std::string&>().empty() || !body.contains("requestId") ||
-        body["requestId"] != std::string(*request_id)) {
+        !body["requestId"].is_string() ||
+        (!replayed && body["requestId"] != std::string(*request_id))) {
       Fail("an error body that is not {error, code, requestId = X-Request-Id}", request, response);
     }
   }

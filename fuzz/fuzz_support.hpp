@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "domain/abuse.hpp"
+#include "domain/idempotency.hpp"
 #include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
@@ -85,6 +86,7 @@ struct World {
   std::unique_ptr<domain::SubscriptionService> subscriptions;
   std::unique_ptr<domain::UserDirectory> users;
   std::unique_ptr<domain::JobRunner> jobs;
+  std::unique_ptr<domain::IdempotencyService> idempotency;
   std::unique_ptr<http::Dependencies> deps;
   std::unique_ptr<http::Pipeline> pipeline;
 

@@ -90,6 +90,7 @@ struct App::Impl {
   std::unique_ptr<domain::UserDirectory> users;
   std::unique_ptr<domain::JobRunner> jobs;
   std::unique_ptr<domain::AbuseGuard> abuse;
+  std::unique_ptr<domain::IdempotencyService> idempotency;
   std::unique_ptr<http::JwtVerifier> jwt;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<worker::Worker> worker;
@@ -138,6 +139,8 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.users = std::make_unique<domain::UserDirectory>(*s.store, *s.clock);
   s.jobs = std::make_unique<domain::JobRunner>(*s.store, *s.clock, *s.ids, s.config.referral,
                                                s.started_at, &s.metrics, s.config.idempotency);
+  s.idempotency = std::make_unique<domain::IdempotencyService>(*s.store, *s.clock, *s.ids,
+                                                               s.config.idempotency);
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   const bool sqlite = s.config.database_url.rfind("sqlite:", 0) == 0;
   const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads
@@ -147,8 +150,9 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,
                               s.config.trust_forwarded_for};
   s.server = std::make_unique<http::Server>(
-      options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
-                                  *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, s.started_at});
+      options,
+      http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock, *s.random,
+                         *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency, s.started_at});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }

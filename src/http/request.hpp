@@ -36,6 +36,9 @@ struct Request {
   std::string request_id;      // the X-Request-Id this request answers with
   std::string client_address;  // the peer's IP address, as text; empty when unknown
   Caller caller;               // set by the pipeline for authenticated routes
+  // The Idempotency-Key this request holds while its handler runs (set by the pipeline when the
+  // request carries one; see http/idempotency.hpp).
+  std::optional<domain::IdempotencyClaim> idempotency;
 
   // The first query parameter named `key`; nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> QueryParam(std::string_view key) const;
@@ -70,6 +73,9 @@ struct Response {
   // The machine code of an error response (set by ErrorResponse), so that the pipeline can act
   // on a refusal without reading the body back.
   std::optional<Reason> reason;
+  // True when the response was stored with the change it reports, in the same transaction (an
+  // Idempotency-Key's answer): the pipeline stores nothing more.
+  bool remembered = false;
 
   // The first header named `name` (case-insensitive); nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> Header(std::string_view name) const;

@@ -7,6 +7,7 @@
 
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
+#include "http/idempotency.hpp"
 #include "http/request_id.hpp"
 
 namespace referrald::http {
@@ -218,17 +219,58 @@ Response Pipeline::Dispatch(const RouteMatch& match, Request& request) const {
     if (route->auth == Auth::kAdmin && !request.caller.is_admin) {
       return ErrorResponse(http_errors::Forbidden(), request);
     }
-    if (route->provision == Provision::kPipeline) {
-      auto provisioned = deps_.users.Ensure(request.caller.actor());
-      if (!provisioned) return ErrorResponse(provisioned.error(), request);
+    // Keys are the caller's own, so only routes that know the caller take one.
+    if (route->method == Method::kPost && IsApiPath(request.path)) {
+      if (const auto key = request.Header(kIdempotencyKeyHeader)) {
+        return RunIdempotent(*route, request, *key);
+      }
     }
+  }
+  return Run(*route, request);
+}
+
+Response Pipeline::Run(const Route& route, Request& request) const {
+  if (route.auth != Auth::kNone && route.provision == Provision::kPipeline) {
+    auto provisioned = deps_.users.Ensure(request.caller.actor());
+    if (!provisioned) return ErrorResponse(provisioned.error(), request);
   }
   if (!request.query_valid) {
     return ErrorResponse(http_errors::Validation("Malformed query string"), request);
   }
-  Response response = route->handler(request, deps_);
-  if (route->budget == Budget::kFailedTracks && response.reason == Reason::kInvalidCode) {
+  Response response = route.handler(request, deps_);
+  if (route.budget == Budget::kFailedTracks && response.reason == Reason::kInvalidCode) {
     deps_.abuse.RecordFailedTrack(request.caller.user_id, ClientAddress(request));
+  }
+  return response;
+}
+
+Response Pipeline::RunIdempotent(const Route& route, Request& request, std::string_view key) const {
+  auto reserved =
+      deps_.idempotency.Reserve({request.caller.user_id, std::string(key), request.method,
+                                 request.path, Sha256Hex(request.body)});
+  if (!reserved) return ErrorResponse(reserved.error(), request);
+  // A repeat of a finished request: its answer again, and nothing runs or changes.
+  if (reserved->replay) return FromStored(*reserved->replay);
+
+  const domain::IdempotencyClaim claim = reserved->claim;
+  request.idempotency = claim;
+  Response response;
+  try {
+    response = Run(route, request);
+  } catch (...) {
+    deps_.idempotency.Release(claim);  // the catch-all answers 500: a retry runs again
+    throw;
+  }
+  if (response.remembered) return response;  // stored with its change
+  if (!IsRemembered(response)) {
+    deps_.idempotency.Release(claim);
+    return response;
+  }
+  // An answer without a change (a refusal, or a write that wrote nothing): stored on its own.
+  if (Status remembered = deps_.idempotency.Remember(claim, ToStored(response)); !remembered) {
+    spdlog::warn("requestId={}: could not remember the answer of an Idempotency-Key ({})",
+                 request.request_id, remembered.error().machine());
+    deps_.idempotency.Release(claim);
   }
   return response;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The route table (one function, one line per route with its auth visible) and the pipeline
-// every request goes through: size limit → feature switch → route → auth → provisioning →
-// handler (with a catch-all) → common headers and the access log line. No RESTinio here:
+// every request goes through: size limit → feature switch → route → auth → abuse budgets →
+// Idempotency-Key → provisioning → handler (with a catch-all) → common headers and the access
+// log line. No RESTinio here:
 // server.cpp maps the table onto RESTinio's express router.
 
 #include <chrono>
@@ -72,7 +73,8 @@ class Pipeline {
   Pipeline(const Dependencies& deps, const ServerOptions& options);
 
   // Answers `request`: matches its route, then size limit → feature switch → 404/405 →
-  // auth → abuse budgets → provisioning → handler. Never throws. Sets request.request_id,
+  // auth → abuse budgets → Idempotency-Key (a POST under /api/ that carries one) →
+  // provisioning → handler. Never throws. Sets request.request_id,
   // Content-Type and X-Request-Id, drops the body of a HEAD answer, and logs one line (duration
   // measured from `received`).
   Response Handle(Request& request, std::chrono::steady_clock::time_point received) const;
@@ -83,6 +85,11 @@ class Pipeline {
 
  private:
   Response Dispatch(const RouteMatch& match, Request& request) const;
+  // The caller is known: provisioning, the query check, the handler.
+  Response Run(const Route& route, Request& request) const;
+  // Run under the request's Idempotency-Key `key`: reserve it (or answer a repeat from what was
+  // stored), run, then remember the answer or give the key up (http/idempotency.hpp).
+  Response RunIdempotent(const Route& route, Request& request, std::string_view key) const;
   Response Finish(Response response, const Route* route, Request& request,
                   std::chrono::steady_clock::time_point received) const;
   void AssignRequestId(Request& request) const;

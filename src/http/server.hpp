@@ -9,6 +9,7 @@
 #include <string>
 
 #include "domain/abuse.hpp"
+#include "domain/idempotency.hpp"
 #include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
@@ -60,6 +61,7 @@ struct Dependencies {
   domain::JobRunner& jobs;
   Metrics& metrics;
   domain::AbuseGuard& abuse;
+  domain::IdempotencyService& idempotency;
   TimePoint started_at;  // process start, for uptime
 };
 

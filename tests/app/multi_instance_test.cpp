@@ -1,6 +1,6 @@
 // Two `referrald serve` processes on one database, raced over HTTP: every exactly-once rule holds
-// across processes (one referrer per user, one code, one conversion, one claim, one badge), and
-// each scheduled job slot runs once in all.
+// across processes (one referrer per user, one code, one conversion, one claim, one badge, one
+// run per Idempotency-Key), and each scheduled job slot runs once in all.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -58,6 +58,7 @@ class MultiInstanceTest : public ::testing::Test {
     std::string path;
     std::string body;
     std::string token;
+    ExtraHeaders headers = {};
   };
 
   // Sends request(i) for i in [0, n), alternating between the two instances, all released at
@@ -71,7 +72,8 @@ class MultiInstanceTest : public ::testing::Test {
         const std::uint16_t port = instances_[static_cast<std::size_t>(i) % 2]->port();
         const Request r = request(i);
         start.arrive_and_wait();
-        replies[static_cast<std::size_t>(i)] = SendRequest(port, r.method, r.path, r.body, r.token);
+        replies[static_cast<std::size_t>(i)] =
+            SendRequest(port, r.method, r.path, r.body, r.token, r.headers);
       });
     }
     for (auto& t : threads) t.join();
@@ -167,6 +169,65 @@ TEST_F(MultiInstanceTest, ExactlyOnceRulesHoldAcrossProcesses) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM subscriptions"), "1");
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM user_rewards"), "2");
   for (auto& instance : instances_) EXPECT_EQ(instance->Stop(SIGTERM), 0);
+}
+
+// One Idempotency-Key sent 24 times at once, half to each instance: one request runs; every other
+// is answered 409 IDEMPOTENCY_IN_PROGRESS (the key is held in the database, so also by the other
+// instance) or, once the first finished, with its response again. Then a referral and a
+// subscription raced the same way convert once.
+TEST_F(MultiInstanceTest, OneIdempotencyKeyRunsOnceAcrossInstances) {
+  Start({{"ENABLE_AUTOMATION_WORKER", "false"}});
+  const User referrer = NewUser();
+  const User referred = NewUser();
+  const ExtraHeaders key = {{"Idempotency-Key", "same-key-everywhere"}};
+
+  auto check = [](const std::vector<HttpReply>& replies, int created_status) {
+    int fresh = 0;
+    std::string body;
+    for (const auto& r : replies) {
+      if (r.status == created_status && r.Header("Idempotent-Replayed").empty()) {
+        ++fresh;
+        body = r.body;
+      }
+    }
+    EXPECT_EQ(fresh, 1);
+    for (const auto& r : replies) {
+      if (r.status == created_status) {
+        EXPECT_EQ(r.body, body);
+      } else {
+        ExpectError(r, 409, "IDEMPOTENCY_IN_PROGRESS");
+      }
+    }
+    return body;
+  };
+
+  const auto generated =
+      Race(24, {"POST", "/api/referral/generate-code", "{}", referrer.token, key});
+  const std::string code = json::parse(check(generated, 201))["code"];
+  EXPECT_EQ(
+      db_->Scalar("SELECT count(*) FROM referral_codes WHERE user_id = '" + referrer.id + "'"),
+      "1");
+
+  check(Race(24, {"POST", "/api/referral/track", json({{"referralCode", code}}).dump(),
+                  referred.token, key}),
+        201);
+  check(Race(24, {"POST",
+                  "/api/subscriptions/create",
+                  json({{"tier", "premium"}, {"nonce", "n-1"}}).dump(),
+                  referred.token,
+                  {{"Idempotency-Key", "subscribe-once"}}}),
+        201);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM subscriptions WHERE user_id = '" + referred.id + "'"),
+            "1");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM user_rewards WHERE user_id = '" + referrer.id + "'"),
+            "1");
+  // Later repeats, on either instance, are replays.
+  for (int instance = 0; instance < 2; ++instance) {
+    const auto again = SendRequest(instances_[static_cast<std::size_t>(instance)]->port(), "POST",
+                                   "/api/referral/generate-code", "{}", referrer.token, key);
+    EXPECT_EQ(again.status, 201);
+    EXPECT_EQ(again.Header("Idempotent-Replayed"), "true");
+  }
 }
 
 // Both instances run the health check every minute; each minute's slot runs once in all. Waits

@@ -34,9 +34,11 @@ class HandlersTest : public ::testing::Test {
     users_ = std::make_unique<domain::UserDirectory>(*store_, clock_);
     jobs_ = std::make_unique<domain::JobRunner>(*store_, clock_, ids_, domain::ReferralSettings{},
                                                 clock_.Now(), &metrics_);
-    deps_ = std::make_unique<Dependencies>(Dependencies{*referrals_, *subscriptions_, *users_,
-                                                        *store_, clock_, random_, jwt_, *jobs_,
-                                                        metrics_, abuse_, clock_.Now()});
+    idempotency_ = std::make_unique<domain::IdempotencyService>(*store_, clock_, ids_,
+                                                                domain::IdempotencySettings{});
+    deps_ = std::make_unique<Dependencies>(
+        Dependencies{*referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_, *jobs_,
+                     metrics_, abuse_, *idempotency_, clock_.Now()});
     ASSERT_TRUE(users_->Ensure(domain::Actor{kUser, std::string("a@example.com")}));
   }
 
@@ -62,6 +64,7 @@ class HandlersTest : public ::testing::Test {
   std::unique_ptr<domain::SubscriptionService> subscriptions_;
   std::unique_ptr<domain::UserDirectory> users_;
   std::unique_ptr<domain::JobRunner> jobs_;
+  std::unique_ptr<domain::IdempotencyService> idempotency_;
   std::unique_ptr<Dependencies> deps_;
 };
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "domain/abuse.hpp"
+#include "domain/idempotency.hpp"
 #include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/subscription_service.hpp"
@@ -283,9 +284,11 @@ class HostileClientsTest : public ::testing::Test {
     users_ = std::make_unique<domain::UserDirectory>(*store_, clock_);
     jobs_ = std::make_unique<domain::JobRunner>(*store_, clock_, ids_, domain::ReferralSettings{},
                                                 clock_.Now(), &metrics_);
+    idempotency_ = std::make_unique<domain::IdempotencyService>(*store_, clock_, ids_,
+                                                                domain::IdempotencySettings{});
     deps_ = std::make_unique<http::Dependencies>(
         http::Dependencies{*referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_,
-                           *jobs_, metrics_, abuse_, clock_.Now()});
+                           *jobs_, metrics_, abuse_, *idempotency_, clock_.Now()});
   }
 
   void TearDown() override { server_.reset(); }
@@ -331,6 +334,7 @@ class HostileClientsTest : public ::testing::Test {
   std::unique_ptr<domain::SubscriptionService> subscriptions_;
   std::unique_ptr<domain::UserDirectory> users_;
   std::unique_ptr<domain::JobRunner> jobs_;
+  std::unique_ptr<domain::IdempotencyService> idempotency_;
   std::unique_ptr<http::Dependencies> deps_;
   std::unique_ptr<http::Server> server_;
   std::uint16_t port_ = 0;

@@ -47,6 +47,8 @@ Response HandleOpenApi(const Request& /*request*/, const Dependencies& /*deps*/)
   return response;
 }
 
+// A job runs several transactions of its own: with an Idempotency-Key, its answer is remembered by
+// the pipeline after it ran (every job is safe to run twice).
 Response HandleRunJob(const Request& request, const Dependencies& deps) {
   auto result = deps.jobs.Run(request.RouteParam("name"));
   if (!result) return ErrorResponse(result.error(), request);

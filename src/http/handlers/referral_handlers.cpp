@@ -1,19 +1,40 @@
-// /api/referral/*: each handler parses, calls ReferralService, and maps the result.
+// /api/referral/*: each handler parses, calls ReferralService, and maps the result. A write's
+// success is rendered through a WriteAnswer, inside the use case's transaction when the request
+// holds an Idempotency-Key (http/idempotency.hpp).
 
 #include "domain/referral_service.hpp"
 #include "domain/rules.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
+#include "http/idempotency.hpp"
 #include "http/json_mapping.hpp"
 
 namespace referrald::http {
+namespace {
+
+Response GeneratedResponse(const domain::ReferralCode& code) {
+  return JsonResponse(status::kCreated, GeneratedCodeJson(code));
+}
+Response TrackedResponse(const domain::Referral& referral) {
+  return JsonResponse(status::kCreated, TrackedJson(referral));
+}
+Response ClaimedResponse(const domain::Reward& reward) {
+  return JsonResponse(status::kOk, ClaimedJson(reward));
+}
+Response ConvertedResponse(const domain::Conversion& conversion) {
+  return JsonResponse(status::kOk, ConvertedJson(conversion));
+}
+
+}  // namespace
 
 Response HandleGenerateCode(const Request& request, const Dependencies& deps) {
   auto body = ParseGenerateCodeBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto code = deps.referrals.GenerateCode(request.caller.actor(), body->expires_in_days);
+  WriteAnswer<domain::ReferralCode> answer(request, deps, GeneratedResponse);
+  auto code =
+      deps.referrals.GenerateCode(request.caller.actor(), body->expires_in_days, answer.OnCommit());
   if (!code) return ErrorResponse(code.error(), request);
-  return JsonResponse(status::kCreated, GeneratedCodeJson(*code));
+  return answer.Success(*code);
 }
 
 Response HandleGetCode(const Request& request, const Dependencies& deps) {
@@ -25,9 +46,11 @@ Response HandleGetCode(const Request& request, const Dependencies& deps) {
 Response HandleTrack(const Request& request, const Dependencies& deps) {
   auto body = ParseTrackBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto referral = deps.referrals.Track(request.caller.actor(), body->referral_code);
+  WriteAnswer<domain::Referral> answer(request, deps, TrackedResponse);
+  auto referral =
+      deps.referrals.Track(request.caller.actor(), body->referral_code, answer.OnCommit());
   if (!referral) return ErrorResponse(referral.error(), request);
-  return JsonResponse(status::kCreated, TrackedJson(*referral));
+  return answer.Success(*referral);
 }
 
 Response HandleStats(const Request& request, const Dependencies& deps) {
@@ -45,9 +68,11 @@ Response HandleRewards(const Request& request, const Dependencies& deps) {
 Response HandleClaimReward(const Request& request, const Dependencies& deps) {
   auto body = ParseClaimRewardBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto reward = deps.referrals.ClaimReward(request.caller.actor(), body->reward_id);
+  WriteAnswer<domain::Reward> answer(request, deps, ClaimedResponse);
+  auto reward =
+      deps.referrals.ClaimReward(request.caller.actor(), body->reward_id, answer.OnCommit());
   if (!reward) return ErrorResponse(reward.error(), request);
-  return JsonResponse(status::kOk, ClaimedJson(*reward));
+  return answer.Success(*reward);
 }
 
 Response HandleLeaderboard(const Request& request, const Dependencies& deps) {
@@ -79,9 +104,11 @@ Response HandleTrends(const Request& request, const Dependencies& deps) {
 Response HandleConvert(const Request& request, const Dependencies& deps) {
   auto body = ParseConvertBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto conversion = deps.referrals.Convert(request.caller.actor(), body->referred_user_id);
+  WriteAnswer<domain::Conversion> answer(request, deps, ConvertedResponse);
+  auto conversion =
+      deps.referrals.Convert(request.caller.actor(), body->referred_user_id, answer.OnCommit());
   if (!conversion) return ErrorResponse(conversion.error(), request);
-  return JsonResponse(status::kOk, ConvertedJson(*conversion));
+  return answer.Success(*conversion);
 }
 
 }  // namespace referrald::http

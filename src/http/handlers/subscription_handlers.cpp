@@ -3,16 +3,26 @@
 #include "domain/subscription_service.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
+#include "http/idempotency.hpp"
 #include "http/json_mapping.hpp"
 
 namespace referrald::http {
+namespace {
+
+Response CreatedResponse(const domain::SubscriptionCreated& created) {
+  return JsonResponse(status::kCreated, SubscriptionJson(created.subscription));
+}
+
+}  // namespace
 
 Response HandleCreateSubscription(const Request& request, const Dependencies& deps) {
   auto body = ParseCreateSubscriptionBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  auto created = deps.subscriptions.Create(request.caller.actor(), body->tier, body->nonce);
+  WriteAnswer<domain::SubscriptionCreated> answer(request, deps, CreatedResponse);
+  auto created =
+      deps.subscriptions.Create(request.caller.actor(), body->tier, body->nonce, answer.OnCommit());
   if (!created) return ErrorResponse(created.error(), request);
-  return JsonResponse(status::kCreated, SubscriptionJson(created->subscription));
+  return answer.Success(*created);
 }
 
 Response HandleSubscriptionMe(const Request& request, const Dependencies& deps) {
