@@ -222,6 +222,37 @@ TEST(OpenApiTest, AuthMatchesTheRouter) {
   }
 }
 
+// Contract section 10: every POST under /api/ takes an Idempotency-Key and documents what it
+// answers with one (400 for a malformed key, 409 while in flight, 422 for another request, the
+// Idempotent-Replayed header on its success).
+TEST(OpenApiTest, EveryApiPostDocumentsTheIdempotencyKey) {
+  const json& paths = Document().at("paths");
+  for (const auto& route : Routes()) {
+    const std::string path = ToOpenApiPath(route.path);
+    if (route.method != Method::kPost || path.rfind("/api/", 0) != 0) continue;
+    const json& operation = paths.at(path).at("post");
+    bool declared = false;
+    for (const json& parameter : operation.value("parameters", json::array())) {
+      declared =
+          declared || parameter.value("$ref", "") == "#/components/parameters/IdempotencyKey";
+    }
+    EXPECT_TRUE(declared) << path << " does not declare the Idempotency-Key parameter";
+    for (const char* status : {"400", "409", "422"}) {
+      EXPECT_TRUE(HasResponse(operation, status)) << path << " lacks a " << status;
+    }
+    for (const auto& [status, response] : operation.at("responses").items()) {
+      if (status.front() != '2') continue;
+      EXPECT_TRUE(response.contains("headers") &&
+                  response.at("headers").contains("Idempotent-Replayed"))
+          << path << " " << status << " does not document Idempotent-Replayed";
+    }
+  }
+  const json& key = Document().at("components").at("parameters").at("IdempotencyKey");
+  EXPECT_EQ(key.at("name"), "Idempotency-Key");
+  EXPECT_EQ(key.at("in"), "header");
+  EXPECT_EQ(key.at("schema").at("maxLength"), 255);
+}
+
 TEST(OpenApiTest, EveryRefResolves) {
   std::vector<std::pair<std::string, std::string>> refs;
   CollectRefs(Document(), "", refs);
