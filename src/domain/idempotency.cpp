@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "domain/errors.hpp"
 #include "domain/limits.hpp"
 
@@ -23,10 +25,7 @@ bool SameRequest(const IdempotencyRecord& row, const IdempotentRequest& request)
 
 bool IsValidIdempotencyKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxIdempotencyKeyLength) return false;
-  for (const char c : key) {
-    if (c < '\x21' || c > '\x7e') return false;
-  }
-  return true;
+  return std::all_of(key.begin(), key.end(), [](char c) { return c >= '\x21' && c <= '\x7e'; });
 }
 
 TimePoint IdempotencyCutoff(TimePoint now, std::chrono::hours ttl) {
