@@ -49,6 +49,9 @@ class WriteAnswer {
       : request_(request), deps_(deps), render_(std::move(render)) {}
   WriteAnswer(const WriteAnswer&) = delete;
   WriteAnswer& operator=(const WriteAnswer&) = delete;
+  WriteAnswer(WriteAnswer&&) = delete;
+  WriteAnswer& operator=(WriteAnswer&&) = delete;
+  ~WriteAnswer() = default;
 
   // The use case's hook: empty without a key, so that an unkeyed request pays nothing.
   domain::OnCommit<T> OnCommit() {
@@ -66,7 +69,7 @@ class WriteAnswer {
   }
 
   // The answer for the committed `value`: the very response stored with it when there is one.
-  Response Success(const T& value) const {
+  [[nodiscard]] Response Success(const T& value) const {
     if (!stored_) return render_(value);
     Response response = *stored_;
     response.remembered = true;
