@@ -4,11 +4,14 @@
 -- Feed order is seq. SQLite has one writer at a time (every write transaction starts with BEGIN
 -- IMMEDIATE, in this process or another), so seq is assigned in commit order and a reader's
 -- snapshot (WAL) always holds a prefix of it: paging by seq can neither skip nor repeat an event.
--- AUTOINCREMENT never hands out a number again, even one whose row is gone, so a cursor stays a
--- place in the feed forever.
+-- A new row's seq is one more than the largest, so a cursor stays a place in the feed forever as
+-- long as the newest event is never deleted (nothing deletes events; a retention job must keep
+-- the newest row). Each index is one more page every write transaction writes to the WAL, which
+-- is most of a SQLite write's cost: so no AUTOINCREMENT (its sqlite_sequence row is one) and no
+-- unique index on id (a UUIDv7 this service generates; nothing looks an event up by id).
 CREATE TABLE events (
-  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-  id          TEXT NOT NULL UNIQUE,
+  seq         INTEGER PRIMARY KEY,
+  id          TEXT NOT NULL,
   type        TEXT NOT NULL,
   occurred_at TEXT NOT NULL,
   data        TEXT NOT NULL

@@ -1,7 +1,8 @@
 -- Idempotency-Key (contract section 10): one row per caller and key. A request reserves its key
 -- (state in_progress, held by `owner` until `lease_until`), then stores its response (completed)
 -- in the transaction of its change. A repeat within the TTL is answered from here. No foreign key
--- to users: a key is reserved before the caller's user row is created. (0005 belongs to the
+-- to users: a key is reserved before the caller's user row is created. WITHOUT ROWID: the rows
+-- live in the primary key's tree, so a reservation writes one tree and the age index, not three. (0005 belongs to the
 -- event outbox; migrations apply by version, whatever is missing.)
 CREATE TABLE idempotency_keys (
   user_id          TEXT NOT NULL,
@@ -19,6 +20,6 @@ CREATE TABLE idempotency_keys (
   response_body    TEXT,
   PRIMARY KEY (user_id, idempotency_key),
   CHECK ((state = 'completed') = (response_status IS NOT NULL))
-);
+) WITHOUT ROWID;
 -- The purge job walks keys by age.
 CREATE INDEX idx_idempotency_keys_created_at ON idempotency_keys (created_at);

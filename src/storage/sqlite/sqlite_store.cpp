@@ -360,8 +360,8 @@ constexpr char kReleaseIdempotencyKey[] = R"sql(
 DELETE FROM idempotency_keys
 WHERE user_id = ?1 AND idempotency_key = ?2 AND owner = ?3 AND state = 'in_progress')sql";
 constexpr char kDeleteExpiredIdempotencyKeys[] = R"sql(
-DELETE FROM idempotency_keys WHERE rowid IN (
-  SELECT rowid FROM idempotency_keys
+DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN (
+  SELECT user_id, idempotency_key FROM idempotency_keys
   WHERE created_at <= ?1 AND (state = 'completed' OR lease_until <= ?2)
   LIMIT ?3))sql";
 
