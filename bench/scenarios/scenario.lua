@@ -3,10 +3,14 @@
 --   MODE token:  FILE has one bearer token per line; each request takes the next (fresh users
 --                for the write routes, referrers for /stats, one admin token for analytics).
 --   MODE track:  FILE lines are "TOKEN CODE"; the body is {"referralCode": CODE}.
+-- With BENCH_IDEMPOTENCY_KEYS=1 in the environment every POST carries a fresh Idempotency-Key.
 -- At the end it prints one line: RESULT <requests/s> <p50 ms> <p99 ms> <non-2xx> <errors>.
 local method, path, mode, file
 local lines = {}
 local next_line = 0
+local keyed = os.getenv("BENCH_IDEMPOTENCY_KEYS") == "1"
+local key_prefix = string.format("bench-%d-%d-", os.time(), math.random(1, 1e9))
+local key_count = 0
 
 function init(args)
   method, path, mode, file = args[1], args[2], args[3], args[4]
@@ -28,6 +32,10 @@ function request()
   if method == "POST" then
     headers["Content-Type"] = "application/json"
     body = body or (path:find("subscriptions") and '{"tier":"premium","nonce":"bench"}' or "{}")
+    if keyed then
+      key_count = key_count + 1
+      headers["Idempotency-Key"] = key_prefix .. key_count
+    end
   end
   return wrk.format(method, path, headers, body)
 end
