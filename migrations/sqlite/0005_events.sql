@@ -6,12 +6,12 @@
 -- snapshot (WAL) always holds a prefix of it: paging by seq can neither skip nor repeat an event.
 -- A new row's seq is one more than the largest, so a cursor stays a place in the feed forever as
 -- long as the newest event is never deleted (nothing deletes events; a retention job must keep
--- the newest row). Each index is one more page every write transaction writes to the WAL, which
--- is most of a SQLite write's cost: so no AUTOINCREMENT (its sqlite_sequence row is one) and no
--- unique index on id (a UUIDv7 this service generates; nothing looks an event up by id).
+-- the newest row). Every page a write transaction changes is written to the WAL, which is most
+-- of a SQLite write's cost: so no AUTOINCREMENT (its sqlite_sequence row would be one more page).
+-- The id stays unique in the database: receivers deduplicate webhooks on it.
 CREATE TABLE events (
   seq         INTEGER PRIMARY KEY,
-  id          TEXT NOT NULL,
+  id          TEXT NOT NULL UNIQUE,
   type        TEXT NOT NULL,
   occurred_at TEXT NOT NULL,
   data        TEXT NOT NULL
