@@ -263,4 +263,27 @@ std::optional<domain::EventData> DecodeEventData(domain::EventType type, std::st
   return EventDataFromJson(type, *j);
 }
 
+nlohmann::json ToJson(const std::vector<domain::EventType>& types) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto type : types) names.push_back(domain::ToString(type));
+  return names;
+}
+
+std::string EncodeEventTypes(const std::vector<domain::EventType>& types) {
+  return Dump(ToJson(types));
+}
+
+std::optional<std::vector<domain::EventType>> DecodeEventTypes(std::string_view text) {
+  auto j = Parse(text);
+  if (!j || !j->is_array()) return std::nullopt;
+  std::vector<domain::EventType> types;
+  for (const auto& name : *j) {
+    if (!name.is_string()) return std::nullopt;
+    auto type = domain::ParseEventType(name.get<std::string>());
+    if (!type) return std::nullopt;
+    types.push_back(*type);
+  }
+  return types;
+}
+
 }  // namespace referrald::codec

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "domain/events.hpp"
 #include "domain/model.hpp"
@@ -47,5 +48,10 @@ std::string EncodeDetails(const domain::Details& details);
 std::optional<domain::Details> DecodeDetails(std::string_view text);
 std::string EncodeEventData(const domain::EventData& data);
 std::optional<domain::EventData> DecodeEventData(domain::EventType type, std::string_view text);
+// A webhook's event types as a JSON array of their names (webhook_endpoints.event_types), and
+// back: nullopt when not an array of known names.
+nlohmann::json ToJson(const std::vector<domain::EventType>& types);
+std::string EncodeEventTypes(const std::vector<domain::EventType>& types);
+std::optional<std::vector<domain::EventType>> DecodeEventTypes(std::string_view text);
 
 }  // namespace referrald::codec

@@ -39,6 +39,29 @@ inline Error InvalidEventType() {
       "reward.granted, reward.claimed, reward.revoked, badge.awarded, subscription.created, "
       "subscription.cancelled");
 }
+inline Error InvalidDeliveryLimit() {
+  return Invalid("limit must be an integer between 1 and " + std::to_string(kMaxDeliveryLimit));
+}
+inline Error InvalidWebhookEventTypes() {
+  return Invalid(
+      "eventTypes must be a non-empty array of code.generated, referral.tracked, "
+      "referral.converted, reward.granted, reward.claimed, reward.revoked, badge.awarded, "
+      "subscription.created, subscription.cancelled");
+}
+inline Error InvalidWebhookDescription() {
+  return Invalid("description must be a string of at most " +
+                 std::to_string(kMaxWebhookDescriptionLength) +
+                 " characters without control characters");
+}
+// A webhook URL that may not be registered: `why` says what is wrong with it (never the URL).
+inline Error InvalidWebhookUrl(const std::string& why) {
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidWebhookUrl,
+                   "url must be an http(s) URL of at most " + std::to_string(kMaxWebhookUrlLength) +
+                       " characters whose host resolves to public addresses: " + why);
+}
+inline Error WebhookNotFound() {
+  return MakeError(ErrorCode::kNotFound, Reason::kWebhookNotFound, "Webhook not found");
+}
 inline Error InvalidRewardId() { return Invalid("rewardId must be a UUID"); }
 inline Error InvalidReferredUserId() { return Invalid("referredUserId must be a UUID"); }
 inline Error CodeExists(const std::string& code) {

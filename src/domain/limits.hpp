@@ -23,6 +23,12 @@ inline constexpr int kMaxTrendDays = 365;
 // GET /api/admin/events?limit=
 inline constexpr int kDefaultEventLimit = 100;
 inline constexpr int kMaxEventLimit = 500;
+// POST /api/admin/webhooks: url and description.
+inline constexpr std::size_t kMaxWebhookUrlLength = 2048;
+inline constexpr std::size_t kMaxWebhookDescriptionLength = 500;
+// GET /api/admin/webhooks/{id}/deliveries?limit=
+inline constexpr int kDefaultDeliveryLimit = 100;
+inline constexpr int kMaxDeliveryLimit = 500;
 
 // Idempotency-Key: 1..255 visible ASCII characters (0x21–0x7E).
 inline constexpr std::size_t kMaxIdempotencyKeyLength = 255;

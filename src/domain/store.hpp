@@ -22,6 +22,7 @@
 
 #include "domain/events.hpp"
 #include "domain/model.hpp"
+#include "domain/webhooks.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -181,6 +182,43 @@ class Store {
   // every committed event exactly once, whatever other handles or processes write meanwhile.
   virtual Result<EventPage> ListEvents(const EventPosition& after, std::optional<EventType> type,
                                        int limit) = 0;
+
+  // --- webhooks (domain/webhooks.hpp; contract §10) ---
+  // Registers `endpoint`. Its fan-out starts at the current end of the feed: it gets the events
+  // of transactions that commit after the registration, never one from before.
+  virtual Status InsertWebhook(const WebhookEndpoint& endpoint) = 0;
+  // Every registered endpoint, oldest first (with its secret: the caller decides what to show).
+  virtual Result<std::vector<WebhookEndpoint>> ListWebhooks() = 0;
+  virtual Result<std::optional<WebhookEndpoint>> FindWebhook(const std::string& id) = 0;
+  // Deletes the endpoint and its deliveries (an attempt in flight then records nothing). False
+  // when there was no such endpoint. `id` must be a UUID.
+  virtual Result<bool> DeleteWebhook(const std::string& id) = 0;
+  // The endpoint's deliveries, newest first (created_at, then feed order), at most `limit`.
+  virtual Result<std::vector<WebhookDelivery>> ListDeliveries(const std::string& endpoint_id,
+                                                              int limit) = 0;
+  // For each endpoint: copies the events of the feed after its cursor (at most `batch`, in feed
+  // order, with ListEvents' guarantee that none is passed over) into deliveries due at `now` —
+  // those of the types it wants — and moves its cursor past them, in one transaction that holds
+  // the endpoint, so that instances running this at once create each delivery once in all.
+  virtual Result<FanOutResult> FanOutEvents(TimePoint now, int batch) = 0;
+  // Queues every event of the feed after `after` that the endpoint wants for delivery at `now`
+  // again (a delivery already there starts over: pending, no attempt made, its lease dropped).
+  // Returns how many; nullopt when there is no such endpoint.
+  virtual Result<std::optional<std::int64_t>> RequeueDeliveries(const std::string& endpoint_id,
+                                                                const EventPosition& after,
+                                                                TimePoint now) = 0;
+  // Claims the pending delivery due longest ago (next_attempt_at <= now) that no live lease
+  // holds: it belongs to `lease` until `lease_until`. Each delivery is claimed by one caller at a
+  // time across every instance. nullopt when none is due.
+  virtual Result<std::optional<ClaimedDelivery>> ClaimDelivery(TimePoint now, TimePoint lease_until,
+                                                               const std::string& lease) = 0;
+  // Records an attempt (attempt + 1, status, next time) and drops the lease, only while
+  // `attempt.lease` still holds the delivery. False when it no longer does (expired and claimed
+  // again, re-queued by a replay, or deleted with its endpoint).
+  virtual Result<bool> RecordDeliveryAttempt(const DeliveryAttempt& attempt) = 0;
+  // Drops the lease without recording an attempt (the sender stopped), when `lease` holds it.
+  virtual Status ReleaseDelivery(const std::string& endpoint_id, const std::string& event_id,
+                                 const std::string& lease) = 0;
 
   // The read models recounted from scratch with GROUP BY over the base tables, at `now` (slow:
   // for checking the aggregates, never for a route). Leaderboards and analytics for all time and

@@ -1487,5 +1487,255 @@ TEST_F(StoreTest, SchemaEnforcesExactlyOnce) {
             "2");
 }
 
+// --- webhooks ---------------------------------------------------------------------------------
+
+domain::WebhookEndpoint MakeWebhook(const std::string& id,
+                                    std::optional<std::vector<domain::EventType>> types,
+                                    TimePoint created = kNow) {
+  return domain::WebhookEndpoint{id,
+                                 "https://hooks.example.com/" + id,
+                                 std::move(types),
+                                 types ? std::optional<std::string>("filtered") : std::nullopt,
+                                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                 created};
+}
+
+class WebhookStoreTest : public StoreTest {
+ protected:
+  // Fans out (on `store`) until the endpoint has at least `count` deliveries or a minute passed
+  // (on PostgreSQL events wait for older transactions anywhere on the server).
+  std::vector<domain::WebhookDelivery> FanOutUntil(const std::string& endpoint_id,
+                                                   std::size_t count, Store* store = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+    while (true) {
+      Must((store ? store : store_.get())->FanOutEvents(kNow, 2));
+      auto deliveries = Must(store_->ListDeliveries(endpoint_id, 500));
+      if (deliveries.size() >= count || std::chrono::steady_clock::now() > deadline) {
+        return deliveries;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  static std::set<std::string> EventIds(const std::vector<domain::WebhookDelivery>& deliveries) {
+    std::set<std::string> ids;
+    for (const auto& d : deliveries) ids.insert(d.event_id);
+    return ids;
+  }
+  static std::set<std::string> EventIds(const std::vector<domain::Event>& events) {
+    std::set<std::string> ids;
+    for (const auto& e : events) ids.insert(e.id);
+    return ids;
+  }
+};
+
+TEST_F(WebhookStoreTest, EndpointsAreStoredListedOldestFirstAndDeleted) {
+  const auto all = MakeWebhook(NewId(), std::nullopt, kNow);
+  const auto some = MakeWebhook(
+      NewId(), std::vector{domain::EventType::kRewardGranted, domain::EventType::kCodeGenerated},
+      Hours(kNow, 1));
+  MustOk(store_->InsertWebhook(some));
+  MustOk(store_->InsertWebhook(all));
+  EXPECT_EQ(Must(store_->ListWebhooks()), (std::vector{all, some}));
+  EXPECT_EQ(Must(store_->FindWebhook(some.id)), some);
+  EXPECT_TRUE(Must(store_->DeleteWebhook(some.id)));
+  EXPECT_FALSE(Must(store_->DeleteWebhook(some.id)));
+  EXPECT_EQ(Must(store_->FindWebhook(some.id)), std::nullopt);
+  EXPECT_EQ(Must(store_->ListWebhooks()), std::vector{all});
+  EXPECT_EQ(Must(store_->RequeueDeliveries(some.id, {}, kNow)), std::nullopt);
+}
+
+TEST_F(WebhookStoreTest, AnEndpointGetsTheEventsAfterItsRegistrationOfTheTypesItWants) {
+  std::vector<domain::Event> before{MakeEvent(0), MakeEvent(1)};
+  AppendEvents(before);
+  domain::EventPosition seen;
+  ReadAtLeast(seen, before.size());  // listed: now before any endpoint's start
+  const auto all = MakeWebhook(NewId(), std::nullopt);
+  const auto codes = MakeWebhook(NewId(), std::vector{domain::EventType::kCodeGenerated});
+  MustOk(store_->InsertWebhook(all));
+  MustOk(store_->InsertWebhook(codes));
+  std::vector<domain::Event> after;
+  for (int i = 0; i < 7; ++i) after.push_back(MakeEvent(i));
+  AppendEvents({after[0], after[1]});
+  for (std::size_t i = 2; i < after.size(); ++i) AppendEvents({after[i]});
+
+  const auto delivered = FanOutUntil(all.id, after.size());
+  EXPECT_EQ(EventIds(delivered), EventIds(after));
+  EXPECT_EQ(delivered.size(), after.size());
+  for (const auto& d : delivered) {
+    EXPECT_EQ(d.endpoint_id, all.id);
+    EXPECT_EQ(d.status, domain::DeliveryStatus::kPending);
+    EXPECT_EQ(d.attempt, 0);
+    EXPECT_EQ(d.next_attempt_at, kNow);
+    EXPECT_EQ(d.last_attempt_at, std::nullopt);
+    EXPECT_EQ(d.response_status, std::nullopt);
+  }
+  // Newest first: the last event appended leads.
+  EXPECT_EQ(delivered.front().event_id, after.back().id);
+  EXPECT_EQ(Must(store_->ListDeliveries(all.id, 3)).size(), 3U);
+
+  std::vector<domain::Event> wanted;
+  for (const auto& e : after) {
+    if (e.type() == domain::EventType::kCodeGenerated) wanted.push_back(e);
+  }
+  const auto filtered = FanOutUntil(codes.id, wanted.size());
+  EXPECT_EQ(EventIds(filtered), EventIds(wanted));
+  // Nothing more to do: a further fan-out creates nothing.
+  EXPECT_EQ(Must(store_->FanOutEvents(kNow, 100)).created, 0);
+}
+
+TEST_F(WebhookStoreTest, FanOutRacedOverFourHandlesCreatesEachDeliveryOnce) {
+  const auto endpoint = MakeWebhook(NewId(), std::nullopt);
+  MustOk(store_->InsertWebhook(endpoint));
+  const auto handles = Handles(4);
+  std::vector<domain::Event> appended;
+  std::mutex mu;
+  std::atomic<std::int64_t> created{0};
+  std::atomic<bool> writing{true};
+  RunConcurrently(5, [&](int i) {
+    if (i == 4) {
+      for (int n = 0; n < 40; ++n) {
+        const auto e = MakeEvent(n);
+        AppendEvents({e}, handles[static_cast<std::size_t>(n % 4)]);
+        std::lock_guard lock(mu);
+        appended.push_back(e);
+      }
+      writing = false;
+      return;
+    }
+    while (writing) {
+      created += Must(handles[static_cast<std::size_t>(i)]->FanOutEvents(kNow, 3)).created;
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  while (created < 40 && std::chrono::steady_clock::now() < deadline) {
+    created += Must(store_->FanOutEvents(kNow, 3)).created;
+  }
+  EXPECT_EQ(created.load(), 40);
+  const auto delivered = Must(store_->ListDeliveries(endpoint.id, 500));
+  EXPECT_EQ(delivered.size(), 40U);
+  EXPECT_EQ(EventIds(delivered), EventIds(appended));
+}
+
+TEST_F(WebhookStoreTest, AClaimIsExclusiveUntilItsLeaseExpiresAndOnlyItsHolderRecords) {
+  const auto endpoint = MakeWebhook(NewId(), std::nullopt);
+  MustOk(store_->InsertWebhook(endpoint));
+  const auto event = MakeEvent(0);
+  AppendEvents({event});
+  ASSERT_EQ(FanOutUntil(endpoint.id, 1).size(), 1U);
+
+  // Nothing is due before its time.
+  EXPECT_EQ(Must(store_->ClaimDelivery(kNow - std::chrono::seconds(1), Hours(kNow, 1), NewId())),
+            std::nullopt);
+  // Eight handles race for it: one wins.
+  const auto handles = Handles(8);
+  std::vector<std::optional<domain::ClaimedDelivery>> claims(8);
+  std::vector<std::string> leases(8);
+  for (auto& lease : leases) lease = NewId();
+  const TimePoint lease_until = kNow + std::chrono::seconds(60);
+  RunConcurrently(8, [&](int i) {
+    const auto k = static_cast<std::size_t>(i);
+    claims[k] = Must(handles[k]->ClaimDelivery(kNow, lease_until, leases[k]));
+  });
+  const auto won = std::count_if(claims.begin(), claims.end(), [](const auto& c) { return c; });
+  ASSERT_EQ(won, 1);
+  const auto& claimed =
+      **std::find_if(claims.begin(), claims.end(), [](const auto& c) { return c; });
+  EXPECT_EQ(claimed.event, event);
+  EXPECT_EQ(claimed.url, endpoint.url);
+  EXPECT_EQ(claimed.secret, endpoint.secret);
+  EXPECT_EQ(claimed.endpoint_id, endpoint.id);
+  EXPECT_EQ(claimed.attempts_made, 0);
+
+  // Held until the lease ends; then another sender takes it over.
+  EXPECT_EQ(Must(store_->ClaimDelivery(lease_until - std::chrono::milliseconds(1), Hours(kNow, 1),
+                                       NewId())),
+            std::nullopt);
+  const std::string second_lease = NewId();
+  const auto retaken = Must(store_->ClaimDelivery(lease_until, Hours(kNow, 1), second_lease));
+  ASSERT_TRUE(retaken.has_value());
+  EXPECT_EQ(retaken->lease, second_lease);
+
+  domain::DeliveryAttempt attempt{endpoint.id,
+                                  event.id,
+                                  claimed.lease,
+                                  domain::DeliveryStatus::kPending,
+                                  500,
+                                  lease_until,
+                                  lease_until + std::chrono::seconds(5)};
+  EXPECT_FALSE(Must(store_->RecordDeliveryAttempt(attempt)));  // the first claim lost it
+  attempt.lease = second_lease;
+  EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(attempt)));
+  EXPECT_FALSE(Must(store_->RecordDeliveryAttempt(attempt)));  // recorded once: lease dropped
+  auto listed = Must(store_->ListDeliveries(endpoint.id, 10));
+  ASSERT_EQ(listed.size(), 1U);
+  EXPECT_EQ(listed[0].attempt, 1);
+  EXPECT_EQ(listed[0].status, domain::DeliveryStatus::kPending);
+  EXPECT_EQ(listed[0].response_status, 500);
+  EXPECT_EQ(listed[0].last_attempt_at, lease_until);
+  EXPECT_EQ(listed[0].next_attempt_at, lease_until + std::chrono::seconds(5));
+
+  // Due again at next_attempt_at; a released claim is free at once; then it succeeds.
+  EXPECT_EQ(Must(store_->ClaimDelivery(lease_until, Hours(kNow, 2), NewId())), std::nullopt);
+  const TimePoint due = lease_until + std::chrono::seconds(5);
+  const auto third = Must(store_->ClaimDelivery(due, due + std::chrono::seconds(60), NewId()));
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->attempts_made, 1);
+  MustOk(store_->ReleaseDelivery(endpoint.id, event.id, third->lease));
+  const auto fourth = Must(store_->ClaimDelivery(due, due + std::chrono::seconds(60), NewId()));
+  ASSERT_TRUE(fourth.has_value());
+  EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(
+      domain::DeliveryAttempt{endpoint.id, event.id, fourth->lease,
+                              domain::DeliveryStatus::kSucceeded, 204, due, std::nullopt})));
+  listed = Must(store_->ListDeliveries(endpoint.id, 10));
+  EXPECT_EQ(listed[0].attempt, 2);
+  EXPECT_EQ(listed[0].status, domain::DeliveryStatus::kSucceeded);
+  EXPECT_EQ(listed[0].response_status, 204);
+  EXPECT_EQ(listed[0].next_attempt_at, std::nullopt);
+  EXPECT_EQ(Must(store_->ClaimDelivery(Hours(kNow, 48), Hours(kNow, 49), NewId())), std::nullopt);
+}
+
+TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDeleteDropsThem) {
+  std::vector<domain::Event> before{MakeEvent(0), MakeEvent(1), MakeEvent(2)};
+  AppendEvents(before);
+  domain::EventPosition cursor;
+  const auto listed = ReadAtLeast(cursor, before.size());
+  ASSERT_EQ(listed.size(), 3U);
+  const auto endpoint = MakeWebhook(NewId(), std::nullopt);
+  MustOk(store_->InsertWebhook(endpoint));
+  const auto other = MakeWebhook(NewId(), std::nullopt);
+  MustOk(store_->InsertWebhook(other));
+  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, 10)).empty());
+
+  // From the start: every event, although registered after them; again from the first one's
+  // position: the two after it, started over.
+  EXPECT_EQ(Must(store_->RequeueDeliveries(endpoint.id, {}, kNow)), std::optional<std::int64_t>(3));
+  auto claimed = Must(store_->ClaimDelivery(kNow, Hours(kNow, 1), NewId()));
+  ASSERT_TRUE(claimed.has_value());
+  EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(
+      domain::DeliveryAttempt{endpoint.id, claimed->event.id, claimed->lease,
+                              domain::DeliveryStatus::kFailed, 500, kNow, std::nullopt})));
+  domain::EventPosition after_first;
+  ASSERT_EQ(Must(store_->ListEvents({}, std::nullopt, 1)).events.size(), 1U);
+  after_first = Must(store_->ListEvents({}, std::nullopt, 1)).next;
+  const TimePoint later = Hours(kNow, 1);
+  EXPECT_EQ(Must(store_->RequeueDeliveries(endpoint.id, after_first, later)),
+            std::optional<std::int64_t>(2));
+  const auto deliveries = Must(store_->ListDeliveries(endpoint.id, 10));
+  ASSERT_EQ(deliveries.size(), 3U);
+  for (const auto& d : deliveries) {
+    if (d.event_id == before[0].id) continue;
+    EXPECT_EQ(d.status, domain::DeliveryStatus::kPending);
+    EXPECT_EQ(d.attempt, 0);
+    EXPECT_EQ(d.next_attempt_at, later);
+    EXPECT_EQ(d.response_status, std::nullopt);
+  }
+  EXPECT_TRUE(Must(store_->ListDeliveries(other.id, 10)).empty());
+
+  // Deleting the endpoint drops its deliveries: none is claimed any more.
+  EXPECT_TRUE(Must(store_->DeleteWebhook(endpoint.id)));
+  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, 10)).empty());
+  EXPECT_EQ(Must(store_->ClaimDelivery(Hours(kNow, 2), Hours(kNow, 3), NewId())), std::nullopt);
+}
+
 }  // namespace
 }  // namespace referrald::storage

@@ -76,6 +76,50 @@ domain::Event ReadEvent(const Row& row) {
   return domain::Event{row.Text(0), row.Time(2), std::move(*data)};
 }
 
+domain::WebhookEndpoint ReadWebhook(const Row& row) {
+  domain::WebhookEndpoint endpoint;
+  endpoint.id = row.Text(0);
+  endpoint.url = row.Text(1);
+  if (!row.IsNull(2)) {
+    auto types = codec::DecodeEventTypes(row.Text(2));
+    if (!types) Corrupt("malformed event_types in a webhook_endpoints row");
+    endpoint.event_types = std::move(*types);
+  }
+  endpoint.description = row.OptText(3);
+  endpoint.secret = row.Text(4);
+  endpoint.created_at = row.Time(5);
+  return endpoint;
+}
+
+domain::WebhookDelivery ReadDelivery(const Row& row) {
+  domain::WebhookDelivery delivery;
+  delivery.endpoint_id = row.Text(0);
+  delivery.event_id = row.Text(1);
+  const auto type = domain::ParseEventType(row.Text(2));
+  if (!type) Corrupt("unknown event type in a webhook_deliveries row");
+  delivery.type = *type;
+  delivery.attempt = static_cast<int>(row.Int(3));
+  const auto status = domain::ParseDeliveryStatus(row.Text(4));
+  if (!status) Corrupt("unknown status in a webhook_deliveries row");
+  delivery.status = *status;
+  if (!row.IsNull(5)) delivery.response_status = static_cast<int>(row.Int(5));
+  delivery.last_attempt_at = row.OptTime(6);
+  delivery.next_attempt_at = row.OptTime(7);
+  delivery.created_at = row.Time(8);
+  return delivery;
+}
+
+domain::ClaimedDelivery ReadClaimedDelivery(const Row& row, const std::string& lease) {
+  domain::ClaimedDelivery claimed;
+  claimed.event = ReadEvent(row);
+  claimed.endpoint_id = row.Text(4);
+  claimed.url = row.Text(5);
+  claimed.secret = row.Text(6);
+  claimed.attempts_made = static_cast<int>(row.Int(7));
+  claimed.lease = lease;
+  return claimed;
+}
+
 domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row) {
   domain::LeaderboardEntry entry;
   entry.user_id = row.Text(0);

@@ -5,6 +5,7 @@
 
 #include "domain/events.hpp"
 #include "domain/model.hpp"
+#include "domain/webhooks.hpp"
 #include "storage/common/row.hpp"
 
 namespace referrald::storage {
@@ -24,6 +25,14 @@ domain::Subscription ReadSubscription(const Row& row);
 domain::AuditEntry ReadAudit(const Row& row);
 // id, type, occurred_at, data
 domain::Event ReadEvent(const Row& row);
+// id, url, event_types, description, secret, created_at
+domain::WebhookEndpoint ReadWebhook(const Row& row);
+// endpoint_id, event_id, event_type, attempt, status, response_status, last_attempt_at,
+// next_attempt_at, created_at
+domain::WebhookDelivery ReadDelivery(const Row& row);
+// the event's id, type, occurred_at, data, then endpoint_id, url, secret, attempt; `lease` is the
+// claim's token
+domain::ClaimedDelivery ReadClaimedDelivery(const Row& row, const std::string& lease);
 // user_id, email, total, converted
 domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row);
 // user_id, idempotency_key, method, path, body_sha256, state, owner, lease_until, created_at,

@@ -450,6 +450,107 @@ WHERE type = $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
   AND (tx_id, seq) > ($2::xid8, $3::bigint)
 ORDER BY tx_id, seq LIMIT $4)sql";
 
+// --- webhooks (migrations/postgres/0006_webhooks.sql) ------------------------------------------
+// A new endpoint's cursor: the last event the feed lists now (below the snapshot's xmin), so that
+// every event listed later is after it; and the statement's snapshot, whose committed
+// transactions' events the fan-out passes over (they were in the feed before the endpoint).
+constexpr char kInsertWebhook[] = R"sql(
+INSERT INTO webhook_endpoints (id, url, event_types, description, secret, created_at, cursor_tx,
+                               cursor_seq, start_snapshot)
+SELECT $1::uuid, $2::text, $3::jsonb, $4::text, $5::text, $6::timestamp,
+       coalesce(last.tx_id, '0'::xid8), coalesce(last.seq, 0), pg_current_snapshot()
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (SELECT tx_id, seq FROM events
+                   WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                   ORDER BY tx_id DESC, seq DESC LIMIT 1) AS last ON true)sql";
+constexpr char kSelectWebhooks[] = R"sql(
+SELECT id, url, event_types::text, description, secret, created_at FROM webhook_endpoints
+ORDER BY created_at, id)sql";
+constexpr char kSelectWebhook[] = R"sql(
+SELECT id, url, event_types::text, description, secret, created_at FROM webhook_endpoints
+WHERE id = $1)sql";
+// Its deliveries go with it (ON DELETE CASCADE).
+constexpr char kDeleteWebhook[] = "DELETE FROM webhook_endpoints WHERE id = $1";
+constexpr char kSelectDeliveries[] = R"sql(
+SELECT endpoint_id, event_id, event_type, attempt, status, response_status, last_attempt_at,
+       next_attempt_at, created_at
+FROM webhook_deliveries WHERE endpoint_id = $1
+ORDER BY created_at DESC, event_seq DESC LIMIT $2)sql";
+// Endpoints with events after their cursor in the feed (a read, so that an idle poll locks
+// nothing).
+constexpr char kSelectWebhooksBehind[] = R"sql(
+SELECT w.id FROM webhook_endpoints w
+WHERE EXISTS (SELECT 1 FROM events e
+              WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+                AND (e.tx_id, e.seq) > (w.cursor_tx, w.cursor_seq))
+ORDER BY w.id)sql";
+// Holds the endpoint until commit; an endpoint another instance holds is skipped.
+constexpr char kLockWebhookCursor[] = R"sql(
+SELECT cursor_tx::text, cursor_seq FROM webhook_endpoints WHERE id = $1
+FOR UPDATE SKIP LOCKED)sql";
+// $1 endpoint, $2/$3 its cursor, $4 batch, $5 now: the feed's page after the cursor (ListEvents'
+// rule: only transactions below xmin), the events the endpoint wants copied, the cursor moved to
+// the page's last event (compare-and-set on the cursor read under the lock). One statement, one
+// snapshot.
+constexpr char kFanOutPage[] = R"sql(
+WITH page AS (
+  SELECT tx_id, seq, id, type FROM events
+  WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+    AND (tx_id, seq) > ($2::xid8, $3::bigint)
+  ORDER BY tx_id, seq LIMIT $4),
+copied AS (
+  INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, attempt, status,
+                                  next_attempt_at, created_at)
+  SELECT w.id, p.id, p.seq, p.type, 0, 'pending', $5::timestamp, $5::timestamp
+  FROM page p JOIN webhook_endpoints w ON w.id = $1::uuid
+  WHERE (w.event_types IS NULL OR w.event_types ? p.type)
+    AND (w.start_snapshot IS NULL OR NOT pg_visible_in_snapshot(p.tx_id, w.start_snapshot))
+  ON CONFLICT DO NOTHING
+  RETURNING 1),
+last AS (SELECT tx_id, seq FROM page ORDER BY tx_id DESC, seq DESC LIMIT 1),
+moved AS (
+  UPDATE webhook_endpoints w SET cursor_tx = last.tx_id, cursor_seq = last.seq FROM last
+  WHERE w.id = $1::uuid AND w.cursor_tx = $2::xid8 AND w.cursor_seq = $3::bigint
+  RETURNING 1)
+SELECT (SELECT count(*) FROM copied), (SELECT count(*) FROM page), (SELECT count(*) FROM moved))sql";
+constexpr char kSelectWebhookExists[] = "SELECT 1 FROM webhook_endpoints WHERE id = $1";
+// $1 endpoint, $2/$3 after, $4 now.
+constexpr char kRequeueDeliveries[] = R"sql(
+INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, attempt, status,
+                                next_attempt_at, created_at)
+SELECT w.id, e.id, e.seq, e.type, 0, 'pending', $4::timestamp, $4::timestamp
+FROM events e JOIN webhook_endpoints w ON w.id = $1::uuid
+WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND (e.tx_id, e.seq) > ($2::xid8, $3::bigint)
+  AND (w.event_types IS NULL OR w.event_types ? e.type)
+ON CONFLICT (endpoint_id, event_id) DO UPDATE SET
+  attempt = 0, status = 'pending', response_status = NULL, last_attempt_at = NULL,
+  next_attempt_at = excluded.next_attempt_at, lease_owner = NULL, lease_until = NULL,
+  created_at = excluded.created_at)sql";
+// $1 now, $2 lease_until, $3 lease: the due delivery no other claim holds (SKIP LOCKED: two
+// instances claiming at once take different rows), claimed in one autocommitted statement.
+constexpr char kClaimDelivery[] = R"sql(
+WITH claimed AS (
+  UPDATE webhook_deliveries SET lease_owner = $3::text, lease_until = $2::timestamp
+  WHERE (endpoint_id, event_id) = (
+    SELECT endpoint_id, event_id FROM webhook_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1::timestamp
+      AND (lease_until IS NULL OR lease_until <= $1::timestamp)
+    ORDER BY next_attempt_at LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+  RETURNING endpoint_id, event_id, attempt)
+SELECT e.id, e.type, e.occurred_at, e.data, c.endpoint_id, w.url, w.secret, c.attempt
+FROM claimed c
+JOIN webhook_endpoints w ON w.id = c.endpoint_id
+JOIN events e ON e.id = c.event_id)sql";
+constexpr char kRecordDeliveryAttempt[] = R"sql(
+UPDATE webhook_deliveries SET attempt = attempt + 1, status = $4, response_status = $5,
+  last_attempt_at = $6, next_attempt_at = $7, lease_owner = NULL, lease_until = NULL
+WHERE endpoint_id = $1 AND event_id = $2 AND lease_owner = $3)sql";
+constexpr char kReleaseDelivery[] = R"sql(
+UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL
+WHERE endpoint_id = $1 AND event_id = $2 AND lease_owner = $3)sql";
+
 // A transaction id as PostgreSQL prints an xid8.
 std::uint64_t ParseTxId(const std::string& text) {
   std::uint64_t value = 0;
@@ -1062,6 +1163,152 @@ Result<domain::EventPage> PostgresStore::ListEvents(const domain::EventPosition&
       page.next = domain::EventPosition{ParseTxId(row.Text(4)), row.Int(5)};
     }
     return page;
+  });
+}
+
+// --- webhooks
+// -------------------------------------------------------------------------------------
+
+Status PostgresStore::InsertWebhook(const domain::WebhookEndpoint& endpoint) {
+  return Guarded(kBackend, "InsertWebhook", [&]() -> Status {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    std::optional<std::string> types;
+    if (endpoint.event_types) types = codec::EncodeEventTypes(*endpoint.event_types);
+    lease->Query(kInsertWebhook, deadline, endpoint.id, endpoint.url, types, endpoint.description,
+                 endpoint.secret, endpoint.created_at);
+    return {};
+  });
+}
+
+Result<std::vector<domain::WebhookEndpoint>> PostgresStore::ListWebhooks() {
+  return Guarded(kBackend, "ListWebhooks", [&]() -> Result<std::vector<domain::WebhookEndpoint>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectWebhooks, deadline);
+    std::vector<domain::WebhookEndpoint> endpoints;
+    endpoints.reserve(static_cast<std::size_t>(result.rows()));
+    for (int i = 0; i < result.rows(); ++i) endpoints.push_back(ReadWebhook(result.row(i)));
+    return endpoints;
+  });
+}
+
+Result<std::optional<domain::WebhookEndpoint>> PostgresStore::FindWebhook(const std::string& id) {
+  return Guarded(kBackend, "FindWebhook", [&]() -> Result<std::optional<domain::WebhookEndpoint>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectWebhook, deadline, id);
+    if (result.rows() == 0) return std::optional<domain::WebhookEndpoint>();
+    return std::optional<domain::WebhookEndpoint>(ReadWebhook(result.row(0)));
+  });
+}
+
+Result<bool> PostgresStore::DeleteWebhook(const std::string& id) {
+  return Guarded(kBackend, "DeleteWebhook", [&]() -> Result<bool> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    return lease->Query(kDeleteWebhook, deadline, id).affected() == 1;
+  });
+}
+
+Result<std::vector<domain::WebhookDelivery>> PostgresStore::ListDeliveries(
+    const std::string& endpoint_id, int limit) {
+  return Guarded(kBackend, "ListDeliveries", [&]() -> Result<std::vector<domain::WebhookDelivery>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectDeliveries, deadline, endpoint_id, std::max(limit, 0));
+    std::vector<domain::WebhookDelivery> deliveries;
+    deliveries.reserve(static_cast<std::size_t>(result.rows()));
+    for (int i = 0; i < result.rows(); ++i) deliveries.push_back(ReadDelivery(result.row(i)));
+    return deliveries;
+  });
+}
+
+Result<domain::FanOutResult> PostgresStore::FanOutEvents(TimePoint now, int batch) {
+  return Guarded(kBackend, "FanOutEvents", [&]() -> Result<domain::FanOutResult> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    std::vector<std::string> ids;
+    {
+      const auto behind = lease->Query(kSelectWebhooksBehind, deadline);
+      for (int i = 0; i < behind.rows(); ++i) ids.push_back(behind.row(i).Text(0));
+    }
+    domain::FanOutResult result;
+    for (const std::string& id : ids) {
+      lease->ExecScript(kBegin, deadline);
+      try {
+        const auto cursor = lease->Query(kLockWebhookCursor, deadline, id);
+        if (cursor.rows() == 0) {  // deleted, or another instance is at it
+          lease->ExecScript(kRollback, deadline);
+          continue;
+        }
+        const auto row = cursor.row(0);
+        const auto page = lease->Query(kFanOutPage, deadline, id, row.Text(0), row.Int(1),
+                                       std::max(batch, 0), now);
+        const auto counts = page.row(0);
+        if (counts.Int(2) != 1) {  // nothing listed after the cursor (or it moved): no change
+          lease->ExecScript(kRollback, deadline);
+          continue;
+        }
+        lease->ExecScript(kCommit, deadline);
+        result.created += counts.Int(0);
+        result.more = result.more || counts.Int(1) >= batch;
+      } catch (const StorageError&) {
+        RollbackQuietly(*lease, deadline);
+        throw;
+      }
+    }
+    return result;
+  });
+}
+
+Result<std::optional<std::int64_t>> PostgresStore::RequeueDeliveries(
+    const std::string& endpoint_id, const domain::EventPosition& after, TimePoint now) {
+  return Guarded(kBackend, "RequeueDeliveries", [&]() -> Result<std::optional<std::int64_t>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    if (lease->Query(kSelectWebhookExists, deadline, endpoint_id).rows() == 0) {
+      return std::optional<std::int64_t>();
+    }
+    // A delete between the two statements makes this insert nothing (the join finds no row).
+    const auto queued = lease->Query(kRequeueDeliveries, deadline, endpoint_id,
+                                     std::to_string(after.tx), after.seq, now);
+    return std::optional<std::int64_t>(queued.affected());
+  });
+}
+
+Result<std::optional<domain::ClaimedDelivery>> PostgresStore::ClaimDelivery(
+    TimePoint now, TimePoint lease_until, const std::string& lease_token) {
+  return Guarded(
+      kBackend, "ClaimDelivery", [&]() -> Result<std::optional<domain::ClaimedDelivery>> {
+        const auto deadline = Deadline();
+        Lease lease = pool_->Acquire(deadline);
+        const auto result = lease->Query(kClaimDelivery, deadline, now, lease_until, lease_token);
+        if (result.rows() == 0) return std::optional<domain::ClaimedDelivery>();
+        return std::optional<domain::ClaimedDelivery>(
+            ReadClaimedDelivery(result.row(0), lease_token));
+      });
+}
+
+Result<bool> PostgresStore::RecordDeliveryAttempt(const domain::DeliveryAttempt& a) {
+  return Guarded(kBackend, "RecordDeliveryAttempt", [&]() -> Result<bool> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    return lease
+               ->Query(kRecordDeliveryAttempt, deadline, a.endpoint_id, a.event_id, a.lease,
+                       domain::ToString(a.status), a.response_status, a.attempted_at,
+                       a.next_attempt_at)
+               .affected() == 1;
+  });
+}
+
+Status PostgresStore::ReleaseDelivery(const std::string& endpoint_id, const std::string& event_id,
+                                      const std::string& lease_token) {
+  return Guarded(kBackend, "ReleaseDelivery", [&]() -> Status {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    lease->Query(kReleaseDelivery, deadline, endpoint_id, event_id, lease_token);
+    return {};
   });
 }
 

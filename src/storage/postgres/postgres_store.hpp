@@ -78,6 +78,21 @@ class PostgresStore final : public domain::Store {
   // order: see migrations/postgres/0004_events.sql for why that never skips one.
   Result<domain::EventPage> ListEvents(const domain::EventPosition& after,
                                        std::optional<domain::EventType> type, int limit) override;
+  Status InsertWebhook(const domain::WebhookEndpoint& endpoint) override;
+  Result<std::vector<domain::WebhookEndpoint>> ListWebhooks() override;
+  Result<std::optional<domain::WebhookEndpoint>> FindWebhook(const std::string& id) override;
+  Result<bool> DeleteWebhook(const std::string& id) override;
+  Result<std::vector<domain::WebhookDelivery>> ListDeliveries(const std::string& endpoint_id,
+                                                              int limit) override;
+  Result<domain::FanOutResult> FanOutEvents(TimePoint now, int batch) override;
+  Result<std::optional<std::int64_t>> RequeueDeliveries(const std::string& endpoint_id,
+                                                        const domain::EventPosition& after,
+                                                        TimePoint now) override;
+  Result<std::optional<domain::ClaimedDelivery>> ClaimDelivery(TimePoint now, TimePoint lease_until,
+                                                               const std::string& lease) override;
+  Result<bool> RecordDeliveryAttempt(const domain::DeliveryAttempt& attempt) override;
+  Status ReleaseDelivery(const std::string& endpoint_id, const std::string& event_id,
+                         const std::string& lease) override;
   Result<domain::ReadModels> RecountReadModels(TimePoint now) override;
   Status RebuildAggregates(TimePoint now) override;
 

@@ -387,6 +387,82 @@ constexpr char kSelectEventsOfType[] = R"sql(
 SELECT id, type, occurred_at, data, seq FROM events
 WHERE type = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql";
 
+// --- webhooks (migrations/sqlite/0007_webhooks.sql) -------------------------------------------
+// A new endpoint's cursor: the end of the feed as this write transaction sees it.
+constexpr char kInsertWebhook[] = R"sql(
+INSERT INTO webhook_endpoints (id, url, event_types, description, secret, created_at, cursor_seq)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(seq), 0) FROM events)))sql";
+constexpr char kSelectWebhooks[] = R"sql(
+SELECT id, url, event_types, description, secret, created_at FROM webhook_endpoints
+ORDER BY created_at, id)sql";
+constexpr char kSelectWebhook[] = R"sql(
+SELECT id, url, event_types, description, secret, created_at FROM webhook_endpoints
+WHERE id = ?1)sql";
+constexpr char kDeleteDeliveriesOfWebhook[] =
+    "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1";
+constexpr char kDeleteWebhook[] = "DELETE FROM webhook_endpoints WHERE id = ?1";
+constexpr char kSelectDeliveries[] = R"sql(
+SELECT endpoint_id, event_id, event_type, attempt, status, response_status, last_attempt_at,
+       next_attempt_at, created_at
+FROM webhook_deliveries WHERE endpoint_id = ?1
+ORDER BY created_at DESC, event_seq DESC LIMIT ?2)sql";
+// Read first, so that an idle poll takes no write lock.
+constexpr char kSelectWebhookCursors[] = "SELECT id, cursor_seq FROM webhook_endpoints ORDER BY id";
+constexpr char kSelectFeedEnd[] = "SELECT coalesce(max(seq), 0) FROM events";
+constexpr char kSelectAnyDue[] = R"sql(
+SELECT 1 FROM webhook_deliveries
+WHERE status = 'pending' AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
+LIMIT 1)sql";
+constexpr char kSelectWebhookCursor[] = "SELECT cursor_seq FROM webhook_endpoints WHERE id = ?1";
+// ?1 endpoint, ?2 cursor, ?3 now, ?4 batch: the page of the feed after the cursor, those of its
+// events the endpoint wants copied (the primary key makes a copy already there a no-op).
+constexpr char kFanOutPage[] = R"sql(
+INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, attempt, status,
+                                next_attempt_at, created_at)
+SELECT w.id, e.id, e.seq, e.type, 0, 'pending', ?3, ?3
+FROM (SELECT id, seq, type FROM events WHERE seq > ?2 ORDER BY seq LIMIT ?4) AS e
+JOIN webhook_endpoints w ON w.id = ?1
+WHERE w.event_types IS NULL OR e.type IN (SELECT value FROM json_each(w.event_types))
+ON CONFLICT DO NOTHING)sql";
+constexpr char kSelectPageEnd[] = R"sql(
+SELECT max(seq), count(*) FROM (SELECT seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2))sql";
+// Compare-and-set: moves the cursor only from where this step read it.
+constexpr char kMoveWebhookCursor[] =
+    "UPDATE webhook_endpoints SET cursor_seq = ?3 WHERE id = ?1 AND cursor_seq = ?2";
+// ?1 endpoint, ?2 after (seq), ?3 now.
+constexpr char kRequeueDeliveries[] = R"sql(
+INSERT INTO webhook_deliveries (endpoint_id, event_id, event_seq, event_type, attempt, status,
+                                next_attempt_at, created_at)
+SELECT w.id, e.id, e.seq, e.type, 0, 'pending', ?3, ?3
+FROM events e JOIN webhook_endpoints w ON w.id = ?1
+WHERE e.seq > ?2
+  AND (w.event_types IS NULL OR e.type IN (SELECT value FROM json_each(w.event_types)))
+ON CONFLICT (endpoint_id, event_id) DO UPDATE SET
+  attempt = 0, status = 'pending', response_status = NULL, last_attempt_at = NULL,
+  next_attempt_at = excluded.next_attempt_at, lease_owner = NULL, lease_until = NULL,
+  created_at = excluded.created_at)sql";
+// ?1 now, ?2 lease_until, ?3 lease. The write lock makes the pick and the claim one step.
+constexpr char kClaimDelivery[] = R"sql(
+UPDATE webhook_deliveries SET lease_owner = ?3, lease_until = ?2
+WHERE rowid = (SELECT rowid FROM webhook_deliveries
+               WHERE status = 'pending' AND next_attempt_at <= ?1
+                 AND (lease_until IS NULL OR lease_until <= ?1)
+               ORDER BY next_attempt_at LIMIT 1)
+RETURNING endpoint_id, event_id)sql";
+constexpr char kSelectClaimed[] = R"sql(
+SELECT e.id, e.type, e.occurred_at, e.data, d.endpoint_id, w.url, w.secret, d.attempt
+FROM webhook_deliveries d
+JOIN webhook_endpoints w ON w.id = d.endpoint_id
+JOIN events e ON e.id = d.event_id
+WHERE d.endpoint_id = ?1 AND d.event_id = ?2)sql";
+constexpr char kRecordDeliveryAttempt[] = R"sql(
+UPDATE webhook_deliveries SET attempt = attempt + 1, status = ?4, response_status = ?5,
+  last_attempt_at = ?6, next_attempt_at = ?7, lease_owner = NULL, lease_until = NULL
+WHERE endpoint_id = ?1 AND event_id = ?2 AND lease_owner = ?3)sql";
+constexpr char kReleaseDelivery[] = R"sql(
+UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL
+WHERE endpoint_id = ?1 AND event_id = ?2 AND lease_owner = ?3)sql";
+
 // SQLite serialises writers: one shard of the program-wide aggregates is enough.
 constexpr int kShards = 1;
 
@@ -1046,6 +1122,189 @@ Result<domain::EventPage> SqliteStore::ListEvents(const domain::EventPosition& a
       page.next = domain::EventPosition{0, select.Int(4)};
     }
     return page;
+  });
+}
+
+// --- webhooks
+// -------------------------------------------------------------------------------------
+
+Status SqliteStore::InsertWebhook(const domain::WebhookEndpoint& endpoint) {
+  return Guarded(kBackend, "InsertWebhook", [&]() -> Status {
+    auto lock = LockWriter();
+    sqlite::WriteTransaction transaction(*writer_);
+    std::optional<std::string> types;
+    if (endpoint.event_types) types = codec::EncodeEventTypes(*endpoint.event_types);
+    Stmt(*writer_, kInsertWebhook)
+        .Bind(endpoint.id, endpoint.url, types, endpoint.description, endpoint.secret,
+              endpoint.created_at)
+        .Run();
+    transaction.Commit();
+    return {};
+  });
+}
+
+Result<std::vector<domain::WebhookEndpoint>> SqliteStore::ListWebhooks() {
+  return Guarded(kBackend, "ListWebhooks", [&]() -> Result<std::vector<domain::WebhookEndpoint>> {
+    ReadLease lease = AcquireReader();
+    Stmt select(*lease, kSelectWebhooks);
+    std::vector<domain::WebhookEndpoint> endpoints;
+    while (select.Step()) endpoints.push_back(ReadWebhook(select));
+    return endpoints;
+  });
+}
+
+Result<std::optional<domain::WebhookEndpoint>> SqliteStore::FindWebhook(const std::string& id) {
+  return Guarded(kBackend, "FindWebhook", [&]() -> Result<std::optional<domain::WebhookEndpoint>> {
+    ReadLease lease = AcquireReader();
+    Stmt select(*lease, kSelectWebhook);
+    select.Bind(id);
+    if (!select.Step()) return std::optional<domain::WebhookEndpoint>();
+    return std::optional<domain::WebhookEndpoint>(ReadWebhook(select));
+  });
+}
+
+Result<bool> SqliteStore::DeleteWebhook(const std::string& id) {
+  return Guarded(kBackend, "DeleteWebhook", [&]() -> Result<bool> {
+    auto lock = LockWriter();
+    sqlite::WriteTransaction transaction(*writer_);
+    Stmt(*writer_, kDeleteDeliveriesOfWebhook).Bind(id).Run();
+    Stmt(*writer_, kDeleteWebhook).Bind(id).Run();
+    const bool deleted = writer_->Changes() == 1;
+    transaction.Commit();
+    return deleted;
+  });
+}
+
+Result<std::vector<domain::WebhookDelivery>> SqliteStore::ListDeliveries(
+    const std::string& endpoint_id, int limit) {
+  return Guarded(kBackend, "ListDeliveries", [&]() -> Result<std::vector<domain::WebhookDelivery>> {
+    ReadLease lease = AcquireReader();
+    Stmt select(*lease, kSelectDeliveries);
+    select.Bind(endpoint_id, std::max(limit, 0));
+    std::vector<domain::WebhookDelivery> deliveries;
+    while (select.Step()) deliveries.push_back(ReadDelivery(select));
+    return deliveries;
+  });
+}
+
+Result<domain::FanOutResult> SqliteStore::FanOutEvents(TimePoint now, int batch) {
+  return Guarded(kBackend, "FanOutEvents", [&]() -> Result<domain::FanOutResult> {
+    std::vector<std::string> ids;
+    {
+      ReadLease lease = AcquireReader();
+      sqlite::ReadTransaction snapshot(*lease);
+      std::int64_t feed_end = 0;
+      {
+        Stmt end(*lease, kSelectFeedEnd);
+        if (end.Step()) feed_end = end.Int(0);
+      }
+      Stmt select(*lease, kSelectWebhookCursors);
+      while (select.Step()) {
+        if (select.Int(1) < feed_end) ids.push_back(select.Text(0));
+      }
+    }
+    domain::FanOutResult result;
+    for (const std::string& id : ids) {
+      auto lock = LockWriter();
+      sqlite::WriteTransaction transaction(*writer_);
+      std::int64_t cursor = 0;
+      {
+        Stmt select(*writer_, kSelectWebhookCursor);
+        select.Bind(id);
+        if (!select.Step()) continue;  // deleted meanwhile
+        cursor = select.Int(0);
+      }
+      std::int64_t end = cursor;
+      std::int64_t scanned = 0;
+      {
+        Stmt page(*writer_, kSelectPageEnd);
+        page.Bind(cursor, std::max(batch, 0));
+        if (page.Step() && !page.IsNull(0)) {
+          end = page.Int(0);
+          scanned = page.Int(1);
+        }
+      }
+      if (scanned == 0) continue;
+      Stmt(*writer_, kFanOutPage).Bind(id, cursor, now, std::max(batch, 0)).Run();
+      const std::int64_t created = writer_->Changes();
+      Stmt(*writer_, kMoveWebhookCursor).Bind(id, cursor, end).Run();
+      if (writer_->Changes() != 1) continue;  // cannot happen under the write lock; roll back
+      transaction.Commit();
+      result.created += created;
+      result.more = result.more || scanned >= batch;
+    }
+    return result;
+  });
+}
+
+Result<std::optional<std::int64_t>> SqliteStore::RequeueDeliveries(
+    const std::string& endpoint_id, const domain::EventPosition& after, TimePoint now) {
+  return Guarded(kBackend, "RequeueDeliveries", [&]() -> Result<std::optional<std::int64_t>> {
+    auto lock = LockWriter();
+    sqlite::WriteTransaction transaction(*writer_);
+    if (!QueryExists(*writer_, kSelectWebhookCursor, endpoint_id)) {
+      return std::optional<std::int64_t>();
+    }
+    Stmt(*writer_, kRequeueDeliveries).Bind(endpoint_id, after.seq, now).Run();
+    const std::int64_t queued = writer_->Changes();
+    transaction.Commit();
+    return std::optional<std::int64_t>(queued);
+  });
+}
+
+Result<std::optional<domain::ClaimedDelivery>> SqliteStore::ClaimDelivery(
+    TimePoint now, TimePoint lease_until, const std::string& lease) {
+  return Guarded(kBackend, "ClaimDelivery",
+                 [&]() -> Result<std::optional<domain::ClaimedDelivery>> {
+                   {
+                     ReadLease reader = AcquireReader();
+                     if (!QueryExists(*reader, kSelectAnyDue, now)) {
+                       return std::optional<domain::ClaimedDelivery>();
+                     }
+                   }
+                   auto lock = LockWriter();
+                   sqlite::WriteTransaction transaction(*writer_);
+                   std::string endpoint_id;
+                   std::string event_id;
+                   {
+                     Stmt claim(*writer_, kClaimDelivery);
+                     claim.Bind(now, lease_until, lease);
+                     if (!claim.Step()) return std::optional<domain::ClaimedDelivery>();
+                     endpoint_id = claim.Text(0);
+                     event_id = claim.Text(1);
+                     claim.Run();
+                   }
+                   Stmt select(*writer_, kSelectClaimed);
+                   select.Bind(endpoint_id, event_id);
+                   if (!select.Step()) return std::optional<domain::ClaimedDelivery>();
+                   auto claimed = ReadClaimedDelivery(select, lease);
+                   transaction.Commit();
+                   return std::optional<domain::ClaimedDelivery>(std::move(claimed));
+                 });
+}
+
+Result<bool> SqliteStore::RecordDeliveryAttempt(const domain::DeliveryAttempt& a) {
+  return Guarded(kBackend, "RecordDeliveryAttempt", [&]() -> Result<bool> {
+    auto lock = LockWriter();
+    sqlite::WriteTransaction transaction(*writer_);
+    Stmt(*writer_, kRecordDeliveryAttempt)
+        .Bind(a.endpoint_id, a.event_id, a.lease, domain::ToString(a.status), a.response_status,
+              a.attempted_at, a.next_attempt_at)
+        .Run();
+    const bool recorded = writer_->Changes() == 1;
+    transaction.Commit();
+    return recorded;
+  });
+}
+
+Status SqliteStore::ReleaseDelivery(const std::string& endpoint_id, const std::string& event_id,
+                                    const std::string& lease) {
+  return Guarded(kBackend, "ReleaseDelivery", [&]() -> Status {
+    auto lock = LockWriter();
+    sqlite::WriteTransaction transaction(*writer_);
+    Stmt(*writer_, kReleaseDelivery).Bind(endpoint_id, event_id, lease).Run();
+    transaction.Commit();
+    return {};
   });
 }
 
