@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "domain/errors.hpp"
 #include "http/request_id.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
@@ -124,6 +125,10 @@ std::string SignPayload(std::string_view header_json, std::string_view payload_j
          Base64Url(std::string_view(reinterpret_cast<const char*>(mac.data()), mac_length));
 }
 
+Result<domain::WebhookTarget> NoResolver::Resolve(std::string_view /*url*/) {
+  return domain::errors::InvalidWebhookUrl("the host does not resolve");
+}
+
 World::World() : dir(MakeTempDir()) {
   g_world_dir = new std::string(dir);  // NOLINT: lives until exit, read by the atexit handler
   std::atexit(RemoveWorldDir);
@@ -146,9 +151,11 @@ World::World() : dir(MakeTempDir()) {
   jobs = std::make_unique<domain::JobRunner>(*store, clock, ids, settings, clock.Now(), &metrics);
   idempotency = std::make_unique<domain::IdempotencyService>(*store, clock, ids,
                                                              domain::IdempotencySettings{});
+  webhooks = std::make_unique<domain::WebhookService>(*store, resolver, clock, random, ids,
+                                                      /*allow_private_networks=*/false);
   deps = std::make_unique<http::Dependencies>(
       http::Dependencies{*referrals, *subscriptions, *users, *store, clock, random, jwt, *jobs,
-                         metrics, abuse, *idempotency, clock.Now()});
+                         metrics, abuse, *idempotency, *webhooks, clock.Now()});
   http::ServerOptions options;
   options.trust_forwarded_for = true;  // so that X-Forwarded-For parsing is fuzzed too
   pipeline = std::make_unique<http::Pipeline>(*deps, options);

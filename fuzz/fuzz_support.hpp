@@ -20,6 +20,7 @@
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
 #include "domain/user_directory.hpp"
+#include "domain/webhook_service.hpp"
 #include "http/jwt.hpp"
 #include "http/request.hpp"
 #include "http/router.hpp"
@@ -64,6 +65,12 @@ std::string AdminId();
 // header and claim checks are what is fuzzed.
 std::string SignPayload(std::string_view header_json, std::string_view payload_json);
 
+// Resolves nothing: the fuzzer must not send DNS queries (every registration is refused).
+class NoResolver final : public domain::WebhookTargetResolver {
+ public:
+  Result<domain::WebhookTarget> Resolve(std::string_view url) override;
+};
+
 // The real services over a temporary SQLite file. Abuse limits are off: the clock never moves,
 // so a spent budget would never refill and every write would end at 429 before its handler
 // (the limits themselves are unit-tested in tests/domain/abuse_test.cpp).
@@ -87,6 +94,8 @@ struct World {
   std::unique_ptr<domain::UserDirectory> users;
   std::unique_ptr<domain::JobRunner> jobs;
   std::unique_ptr<domain::IdempotencyService> idempotency;
+  NoResolver resolver;
+  std::unique_ptr<domain::WebhookService> webhooks;
   std::unique_ptr<http::Dependencies> deps;
   std::unique_ptr<http::Pipeline> pipeline;
 

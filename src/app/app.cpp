@@ -2,7 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "delivery/curl_sender.hpp"
+#include "delivery/delivery_worker.hpp"
+#include "delivery/target_resolver.hpp"
 #include "domain/user_directory.hpp"
+#include "domain/webhook_dispatcher.hpp"
+#include "domain/webhook_service.hpp"
 #include "http/jwt.hpp"
 #include "http/server.hpp"
 #include "storage/postgres/postgres_store.hpp"
@@ -91,6 +96,11 @@ struct App::Impl {
   std::unique_ptr<domain::JobRunner> jobs;
   std::unique_ptr<domain::AbuseGuard> abuse;
   std::unique_ptr<domain::IdempotencyService> idempotency;
+  std::unique_ptr<delivery::SystemTargetResolver> resolver;
+  std::unique_ptr<domain::WebhookService> webhooks;
+  std::unique_ptr<delivery::CurlWebhookSender> sender;
+  std::unique_ptr<domain::WebhookDispatcher> dispatcher;
+  std::unique_ptr<delivery::DeliveryWorker> deliveries;
   std::unique_ptr<http::JwtVerifier> jwt;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<worker::Worker> worker;
@@ -141,6 +151,17 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
                                                s.started_at, &s.metrics, s.config.idempotency);
   s.idempotency = std::make_unique<domain::IdempotencyService>(*s.store, *s.clock, *s.ids,
                                                                s.config.idempotency);
+  s.resolver = std::make_unique<delivery::SystemTargetResolver>();
+  s.webhooks = std::make_unique<domain::WebhookService>(
+      *s.store, *s.resolver, *s.clock, *s.random, *s.ids, s.config.webhook_allow_private_networks);
+  s.sender = std::make_unique<delivery::CurlWebhookSender>(
+      delivery::CurlSenderOptions{s.config.webhook_allow_private_networks});
+  s.dispatcher = std::make_unique<domain::WebhookDispatcher>(
+      *s.store, *s.sender, *s.clock, *s.random, *s.ids, s.config.webhook_retry_schedule);
+  s.deliveries = std::make_unique<delivery::DeliveryWorker>(
+      *s.dispatcher, delivery::DeliveryWorkerOptions{
+                         s.config.webhook_delivery_threads,
+                         std::chrono::milliseconds(s.config.webhook_poll_interval_ms)});
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   const bool sqlite = s.config.database_url.rfind("sqlite:", 0) == 0;
   const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads
@@ -150,9 +171,9 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,
                               s.config.trust_forwarded_for};
   s.server = std::make_unique<http::Server>(
-      options,
-      http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock, *s.random,
-                         *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency, s.started_at});
+      options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
+                                  *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency,
+                                  *s.webhooks, s.started_at});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }
@@ -161,6 +182,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
 
 Status App::Start() {
   if (auto started = impl_->server->Start(); !started) return started;
+  impl_->deliveries->Start();
   if (impl_->worker) impl_->worker->Start();
   return {};
 }
@@ -170,6 +192,8 @@ std::uint16_t App::port() const { return impl_->server->port(); }
 void App::Stop() {
   if (!impl_) return;
   if (impl_->server) impl_->server->Stop();
+  if (impl_->sender) impl_->sender->Abort();
+  if (impl_->deliveries) impl_->deliveries->Stop();
   if (impl_->worker) impl_->worker->Stop();
 }
 
@@ -177,6 +201,10 @@ bool App::worker_running() const { return impl_->worker != nullptr; }
 
 void App::WakeWorker() {
   if (impl_->worker) impl_->worker->Wake();
+}
+
+void App::WakeDeliveries() {
+  if (impl_->deliveries) impl_->deliveries->Wake();
 }
 
 domain::Store& App::store() { return *impl_->store; }

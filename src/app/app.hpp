@@ -39,17 +39,19 @@ class App {
   App(const App&) = delete;
   App& operator=(const App&) = delete;
 
-  // Starts the HTTP server and, when ENABLE_AUTOMATION_WORKER, the scheduled jobs.
-  // Returns once listening.
+  // Starts the HTTP server, the webhook delivery threads (always: deliveries are not scheduled
+  // jobs) and, when ENABLE_AUTOMATION_WORKER, the scheduled jobs. Returns once listening.
   Status Start();
   [[nodiscard]] std::uint16_t port() const;
-  // Graceful: stops accepting, finishes in-flight requests (bounded), lets a running job
-  // finish, then closes the database. Idempotent.
+  // Graceful: stops accepting, finishes in-flight requests (bounded), aborts webhook attempts in
+  // flight (they are retried), lets a running job finish, then closes the database. Idempotent.
   void Stop();
 
   [[nodiscard]] bool worker_running() const;
   // Makes the worker re-read the clock (tests that move a fake clock). No-op without a worker.
   void WakeWorker();
+  // Makes the webhook delivery threads look for new events and due attempts now.
+  void WakeDeliveries();
 
   domain::Store& store();
   domain::ReferralService& referrals();

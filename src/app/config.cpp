@@ -125,6 +125,15 @@ Status JwtSecret(const Environment& env, std::string& out) {
   return {};
 }
 
+Status RetrySchedule(const Environment& env, const std::string& var, domain::RetrySchedule& out) {
+  auto it = env.find(var);
+  if (it == env.end()) return {};
+  auto parsed = domain::RetrySchedule::Parse(it->second);
+  if (!parsed) return Bad(var, parsed.error().message + ", got \"" + it->second + "\"");
+  out = std::move(*parsed);
+  return {};
+}
+
 }  // namespace
 
 Result<Config> LoadConfig(const Environment& env) {
@@ -159,6 +168,10 @@ Result<Config> LoadConfig(const Environment& env) {
           c.abuse.failed_tracks_per_ip_per_hour),
       Int(env, "RATE_LIMIT_WRITES_PER_MINUTE", 0, 1000000, c.abuse.writes_per_minute),
       Bool(env, "TRUST_FORWARDED_FOR", c.trust_forwarded_for),
+      Bool(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", c.webhook_allow_private_networks),
+      RetrySchedule(env, "WEBHOOK_RETRY_SCHEDULE_SECONDS", c.webhook_retry_schedule),
+      Int(env, "WEBHOOK_POLL_INTERVAL_MS", 10, 60000, c.webhook_poll_interval_ms),
+      Int(env, "WEBHOOK_DELIVERY_THREADS", 1, 32, c.webhook_delivery_threads),
   };
   for (const Status& check : checks) {
     if (!check) return check.error();

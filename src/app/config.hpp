@@ -8,6 +8,7 @@
 
 #include "domain/abuse.hpp"
 #include "domain/settings.hpp"
+#include "domain/webhooks.hpp"
 #include "util/result.hpp"
 
 namespace referrald::app {
@@ -36,6 +37,14 @@ struct Config {
   int http_worker_threads = 0;
   domain::AbuseLimits abuse;         // RATE_LIMIT_* (contract section 9)
   bool trust_forwarded_for = false;  // the client address is X-Forwarded-For's last hop
+  // Webhooks (contract §10): URLs may point at loopback/private addresses.
+  bool webhook_allow_private_networks = false;
+  // The delays between delivery attempts (WEBHOOK_RETRY_SCHEDULE_SECONDS; tests shorten it).
+  domain::RetrySchedule webhook_retry_schedule;
+  // How often an idle delivery thread looks for new events and due retries.
+  int webhook_poll_interval_ms = 1000;
+  // Delivery attempts in flight at once per instance.
+  int webhook_delivery_threads = 4;
 };
 
 // Parses and validates every variable in `env`. Errors: kInvalidArgument naming the variable.

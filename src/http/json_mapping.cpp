@@ -60,6 +60,38 @@ json OptionalString(const std::optional<std::string>& s) { return s ? json(*s) :
 
 // --- bodies ---------------------------------------------------------------------------------
 
+Result<domain::WebhookRegistration> ParseCreateWebhookBody(std::string_view body) {
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  domain::WebhookRegistration registration;
+  auto url = RequiredString(*object, "url");
+  if (!url) return url.error();
+  registration.url = std::move(*url);
+  if (const json* types = Field(*object, "eventTypes"); types != nullptr) {
+    if (!types->is_array()) return domain::errors::InvalidWebhookEventTypes();
+    registration.event_types.emplace();
+    for (const json& type : *types) {
+      if (!type.is_string()) return domain::errors::InvalidWebhookEventTypes();
+      registration.event_types->push_back(type.get<std::string>());
+    }
+  }
+  if (const json* description = Field(*object, "description"); description != nullptr) {
+    if (!description->is_string()) return domain::errors::InvalidWebhookDescription();
+    registration.description = description->get<std::string>();
+  }
+  return registration;
+}
+
+Result<domain::EventPosition> ParseReplayBody(std::string_view body) {
+  if (IsBlank(body)) return domain::EventPosition{};
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  const json* after = Field(*object, "after");
+  if (after == nullptr) return domain::EventPosition{};
+  if (!after->is_string()) return http_errors::InvalidCursor();
+  return ParseEventCursor(after->get<std::string>());
+}
+
 Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body) {
   GenerateCodeBody out;
   if (IsBlank(body)) return out;
@@ -264,6 +296,36 @@ json EventPageJson(const domain::EventPage& page) {
   json events = json::array();
   for (const auto& event : page.events) events.push_back(codec::ToJson(event));
   return {{"events", std::move(events)}, {"nextCursor", EncodeEventCursor(page.next)}};
+}
+
+json WebhookJson(const domain::WebhookEndpoint& endpoint, bool with_secret) {
+  json out = {{"id", endpoint.id},
+              {"url", endpoint.url},
+              {"eventTypes", endpoint.event_types ? codec::ToJson(*endpoint.event_types) : json()},
+              {"description", OptionalString(endpoint.description)}};
+  if (with_secret) out["secret"] = endpoint.secret;
+  out["createdAt"] = FormatIso8601(endpoint.created_at);
+  return out;
+}
+
+json WebhooksJson(const std::vector<domain::WebhookEndpoint>& endpoints) {
+  json out = json::array();
+  for (const auto& endpoint : endpoints) out.push_back(WebhookJson(endpoint, false));
+  return out;
+}
+
+json DeliveriesJson(const std::vector<domain::WebhookDelivery>& deliveries) {
+  json out = json::array();
+  for (const auto& d : deliveries) {
+    out.push_back({{"eventId", d.event_id},
+                   {"type", domain::ToString(d.type)},
+                   {"attempt", d.attempt},
+                   {"status", domain::ToString(d.status)},
+                   {"responseStatus", d.response_status ? json(*d.response_status) : json()},
+                   {"lastAttemptAt", OptionalTime(d.last_attempt_at)},
+                   {"nextAttemptAt", OptionalTime(d.next_attempt_at)}});
+  }
+  return out;
 }
 
 }  // namespace referrald::http

@@ -15,6 +15,8 @@
 #include "domain/jobs.hpp"
 #include "domain/model.hpp"
 #include "domain/rules.hpp"
+#include "domain/webhook_service.hpp"
+#include "domain/webhooks.hpp"
 #include "http/request.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -39,6 +41,12 @@ struct CreateSubscriptionBody {
   std::string tier;   // the domain checks it is "premium"
   std::string nonce;  // the domain checks its length and characters
 };
+
+// POST /api/admin/webhooks: JSON types only (the domain checks the rest).
+Result<domain::WebhookRegistration> ParseCreateWebhookBody(std::string_view body);
+// POST /api/admin/webhooks/{id}/replay: an empty body, {} or {"after": CURSOR}. A cursor that is
+// not a string EncodeEventCursor made → INVALID_CURSOR.
+Result<domain::EventPosition> ParseReplayBody(std::string_view body);
 
 Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body);
 Result<TrackBody> ParseTrackBody(std::string_view body);
@@ -89,5 +97,11 @@ nlohmann::json JobResultJson(const domain::JobResult& result);
 nlohmann::json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries);
 // {events: [{id, type, occurredAt, data}], nextCursor}
 nlohmann::json EventPageJson(const domain::EventPage& page);
+// {id, url, eventTypes, description, createdAt} (+ secret when `with_secret`: only the answer
+// to the registration shows it). eventTypes is null for an endpoint that gets every type.
+nlohmann::json WebhookJson(const domain::WebhookEndpoint& endpoint, bool with_secret);
+nlohmann::json WebhooksJson(const std::vector<domain::WebhookEndpoint>& endpoints);
+// [{eventId, type, attempt, status, responseStatus, lastAttemptAt, nextAttemptAt}]
+nlohmann::json DeliveriesJson(const std::vector<domain::WebhookDelivery>& deliveries);
 
 }  // namespace referrald::http

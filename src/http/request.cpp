@@ -55,6 +55,10 @@ std::string_view ReasonPhrase(int status) {
       return "OK";
     case status::kCreated:
       return "Created";
+    case status::kAccepted:
+      return "Accepted";
+    case status::kNoContent:
+      return "No Content";
     case status::kBadRequest:
       return "Bad Request";
     case status::kUnauthorized:

@@ -22,6 +22,11 @@ const std::vector<Route>& Routes() {
       {Method::kPost, "/api/admin/jobs/:name/run", Auth::kAdmin, HandleRunJob},
       {Method::kGet, "/api/admin/automation-logs", Auth::kAdmin, HandleAutomationLogs},
       {Method::kGet, "/api/admin/events", Auth::kAdmin, HandleListEvents},
+      {Method::kPost, "/api/admin/webhooks", Auth::kAdmin, HandleCreateWebhook},
+      {Method::kGet, "/api/admin/webhooks", Auth::kAdmin, HandleListWebhooks},
+      {Method::kDelete, "/api/admin/webhooks/:id", Auth::kAdmin, HandleDeleteWebhook},
+      {Method::kGet, "/api/admin/webhooks/:id/deliveries", Auth::kAdmin, HandleListDeliveries},
+      {Method::kPost, "/api/admin/webhooks/:id/replay", Auth::kAdmin, HandleReplayWebhook},
       // referrals
       {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode,
        Provision::kUseCase},
@@ -313,7 +318,9 @@ Response Pipeline::Reject(const Error& error, Request& request,
 
 Response Pipeline::Finish(Response response, const Route* route, Request& request,
                           std::chrono::steady_clock::time_point received) const {
-  if (!response.Header("Content-Type")) response.SetHeader("Content-Type", "application/json");
+  if (!response.Header("Content-Type") && response.status != status::kNoContent) {
+    response.SetHeader("Content-Type", "application/json");
+  }
   response.SetHeader("X-Request-Id", request.request_id);
   if (request.method == "HEAD") response.body.clear();
   const auto elapsed =

@@ -15,6 +15,7 @@
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
 #include "domain/user_directory.hpp"
+#include "domain/webhook_service.hpp"
 #include "http/jwt.hpp"
 #include "util/clock.hpp"
 #include "util/metrics.hpp"
@@ -62,6 +63,7 @@ struct Dependencies {
   Metrics& metrics;
   domain::AbuseGuard& abuse;
   domain::IdempotencyService& idempotency;
+  domain::WebhookService& webhooks;
   TimePoint started_at;  // process start, for uptime
 };
 

@@ -150,3 +150,43 @@ TEST_F(DotEnvTest, RealEnvironmentWinsOverTheFile) {
 
 }  // namespace
 }  // namespace referrald::app
+
+namespace referrald::app {
+namespace {
+
+TEST(ConfigTest, WebhookSettingsDefaultToTheContractAndAreRead) {
+  const auto defaults = LoadConfig({});
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_FALSE(defaults->webhook_allow_private_networks);
+  EXPECT_EQ(defaults->webhook_retry_schedule.max_attempts(), 10);
+  EXPECT_EQ(defaults->webhook_poll_interval_ms, 1000);
+  const auto c = LoadConfig({{"WEBHOOK_ALLOW_PRIVATE_NETWORKS", "true"},
+                             {"WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,2,3"},
+                             {"WEBHOOK_POLL_INTERVAL_MS", "50"},
+                             {"WEBHOOK_DELIVERY_THREADS", "2"}});
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_TRUE(c->webhook_allow_private_networks);
+  EXPECT_EQ(c->webhook_retry_schedule.delays(),
+            (std::vector<std::chrono::seconds>{std::chrono::seconds(1), std::chrono::seconds(2),
+                                               std::chrono::seconds(3)}));
+  EXPECT_EQ(c->webhook_poll_interval_ms, 50);
+  EXPECT_EQ(c->webhook_delivery_threads, 2);
+}
+
+TEST(ConfigTest, MalformedWebhookSettingsNameTheirVariable) {
+  for (const auto& [var, value] :
+       std::vector<std::pair<std::string, std::string>>{{"WEBHOOK_ALLOW_PRIVATE_NETWORKS", "maybe"},
+                                                        {"WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,,2"},
+                                                        {"WEBHOOK_RETRY_SCHEDULE_SECONDS", "abc"},
+                                                        {"WEBHOOK_RETRY_SCHEDULE_SECONDS", ""},
+                                                        {"WEBHOOK_POLL_INTERVAL_MS", "0"},
+                                                        {"WEBHOOK_DELIVERY_THREADS", "100"}}) {
+    const auto c = LoadConfig({{var, value}});
+    ASSERT_FALSE(c.has_value()) << var << "=" << value;
+    EXPECT_EQ(c.error().reason, Reason::kInvalidConfig);
+    EXPECT_EQ(c.error().message.rfind(var + ":", 0), 0U) << c.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace referrald::app

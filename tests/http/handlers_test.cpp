@@ -7,10 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "delivery/target_resolver.hpp"
 #include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/subscription_service.hpp"
 #include "domain/user_directory.hpp"
+#include "domain/webhook_service.hpp"
 #include "http/jwt.hpp"
 #include "support/fake_clock.hpp"
 #include "support/test_database.hpp"
@@ -36,9 +38,11 @@ class HandlersTest : public ::testing::Test {
                                                 clock_.Now(), &metrics_);
     idempotency_ = std::make_unique<domain::IdempotencyService>(*store_, clock_, ids_,
                                                                 domain::IdempotencySettings{});
+    webhooks_ =
+        std::make_unique<domain::WebhookService>(*store_, resolver_, clock_, random_, ids_, false);
     deps_ = std::make_unique<Dependencies>(
         Dependencies{*referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_, *jobs_,
-                     metrics_, abuse_, *idempotency_, clock_.Now()});
+                     metrics_, abuse_, *idempotency_, *webhooks_, clock_.Now()});
     ASSERT_TRUE(users_->Ensure(domain::Actor{kUser, std::string("a@example.com")}));
   }
 
@@ -56,6 +60,8 @@ class HandlersTest : public ::testing::Test {
   UuidV7Generator ids_{random_};
   Metrics metrics_;
   domain::AbuseGuard abuse_{domain::AbuseLimits{}, clock_};
+  delivery::SystemTargetResolver resolver_;
+  std::unique_ptr<domain::WebhookService> webhooks_;
   domain::SandboxPaymentProvider payments_{ids_, clock_};
   JwtVerifier jwt_{"handlers-test-secret-0123"};
   std::unique_ptr<testing::TestDatabase> db_;

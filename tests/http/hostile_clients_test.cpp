@@ -27,12 +27,14 @@
 #include <utility>
 #include <vector>
 
+#include "delivery/target_resolver.hpp"
 #include "domain/abuse.hpp"
 #include "domain/idempotency.hpp"
 #include "domain/jobs.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/subscription_service.hpp"
 #include "domain/user_directory.hpp"
+#include "domain/webhook_service.hpp"
 #include "http/jwt.hpp"
 #include "http/request_framing.hpp"
 #include "http/router.hpp"
@@ -286,9 +288,11 @@ class HostileClientsTest : public ::testing::Test {
                                                 clock_.Now(), &metrics_);
     idempotency_ = std::make_unique<domain::IdempotencyService>(*store_, clock_, ids_,
                                                                 domain::IdempotencySettings{});
+    webhooks_ =
+        std::make_unique<domain::WebhookService>(*store_, resolver_, clock_, random_, ids_, false);
     deps_ = std::make_unique<http::Dependencies>(
         http::Dependencies{*referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_,
-                           *jobs_, metrics_, abuse_, *idempotency_, clock_.Now()});
+                           *jobs_, metrics_, abuse_, *idempotency_, *webhooks_, clock_.Now()});
   }
 
   void TearDown() override { server_.reset(); }
@@ -326,6 +330,8 @@ class HostileClientsTest : public ::testing::Test {
   UuidV7Generator ids_{random_};
   Metrics metrics_;
   domain::AbuseGuard abuse_{domain::AbuseLimits{}, clock_};
+  delivery::SystemTargetResolver resolver_;
+  std::unique_ptr<domain::WebhookService> webhooks_;
   domain::SandboxPaymentProvider payments_{ids_, clock_};
   http::JwtVerifier jwt_{kTestJwtSecret};
   std::unique_ptr<TestDatabase> db_;

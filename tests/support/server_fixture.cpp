@@ -45,7 +45,8 @@ HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::
   if (!token.empty()) request_headers.emplace("Authorization", "Bearer " + token);
   httplib::Result result = method == "POST"
                                ? client.Post(path, request_headers, body, "application/json")
-                               : client.Get(path, request_headers);
+                           : method == "DELETE" ? client.Delete(path, request_headers)
+                                                : client.Get(path, request_headers);
   HttpReply reply;
   if (!result) return reply;
   reply.status = result->status;
@@ -112,6 +113,10 @@ std::string ServerFixture::NewUserId() {
 HttpReply ServerFixture::Post(const std::string& path, const nlohmann::json& body,
                               const std::string& token, const ExtraHeaders& headers) const {
   return SendRequest(port_, "POST", path, body.dump(), token, headers);
+}
+
+HttpReply ServerFixture::Delete(const std::string& path, const std::string& token) const {
+  return SendRequest(port_, "DELETE", path, "", token);
 }
 
 HttpReply ServerFixture::PostRaw(const std::string& path, const std::string& body,

@@ -63,6 +63,7 @@ class ServerFixture : public ::testing::Test {
                     const ExtraHeaders& headers = {}) const;
   HttpReply Get(const std::string& path, const std::string& token,
                 const ExtraHeaders& headers = {}) const;
+  HttpReply Delete(const std::string& path, const std::string& token) const;
 
   // A fresh user named `<email_prefix>.<id tail>@example.com`, with a token.
   [[nodiscard]] TestUser NewUser(const std::string& email_prefix = "user",
@@ -84,7 +85,7 @@ class ServerFixture : public ::testing::Test {
 // One POST and one GET from this thread, before a test starts concurrent clients (see .cpp).
 void WarmUpHttpClient(std::uint16_t port);
 
-// The request `method` (GET/POST) over a client of its own; usable from any thread.
+// The request `method` (GET/POST/DELETE) over a client of its own; usable from any thread.
 HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::string& path,
                       const std::string& body, const std::string& token,
                       const ExtraHeaders& headers = {});

@@ -33,5 +33,10 @@ Response HandleOpenApi(const Request& request, const Dependencies& deps);
 Response HandleRunJob(const Request& request, const Dependencies& deps);
 Response HandleAutomationLogs(const Request& request, const Dependencies& deps);
 Response HandleListEvents(const Request& request, const Dependencies& deps);
+Response HandleCreateWebhook(const Request& request, const Dependencies& deps);
+Response HandleListWebhooks(const Request& request, const Dependencies& deps);
+Response HandleDeleteWebhook(const Request& request, const Dependencies& deps);
+Response HandleListDeliveries(const Request& request, const Dependencies& deps);
+Response HandleReplayWebhook(const Request& request, const Dependencies& deps);
 
 }  // namespace referrald::http
