@@ -51,7 +51,7 @@ Result<Reservation> IdempotencyService::Reserve(const IdempotentRequest& request
                          std::nullopt};
   const Reservation reserved{std::nullopt, {mine.user_id, mine.key, mine.owner}};
   const TimePoint cutoff = IdempotencyCutoff(now, settings_.ttl);
-  return Transact(store_, [&](WriteTx& tx) -> Result<Reservation> {
+  const auto reserve = [&](WriteTx& tx) -> Result<Reservation> {
     for (int attempt = 0; attempt < kReserveAttempts; ++attempt) {
       auto inserted = tx.InsertIdempotencyKey(mine);
       if (!inserted) return inserted.error();
@@ -77,7 +77,10 @@ Result<Reservation> IdempotencyService::Reserve(const IdempotentRequest& request
       return errors::IdempotencyInProgress();
     }
     return errors::IdempotencyInProgress();
-  });
+  };
+  // Deferred: a reservation lost to a crash of the database server only frees the key, as the 5xx
+  // of a request that failed does; and the durable commit of the change flushes it first.
+  return Transact(store_, reserve, Durability::kDeferred);
 }
 
 Status IdempotencyService::Complete(WriteTx& tx, const IdempotencyClaim& claim,
@@ -96,8 +99,9 @@ Status IdempotencyService::Remember(const IdempotencyClaim& claim, const StoredR
 }
 
 void IdempotencyService::Release(const IdempotencyClaim& claim) {
-  const Status released =
-      Transact(store_, [&](WriteTx& tx) { return tx.ReleaseIdempotencyKey(claim); });
+  const Status released = Transact(
+      store_, [&](WriteTx& tx) { return tx.ReleaseIdempotencyKey(claim); },
+      Durability::kDeferred);  // lost, the key is freed when its lease ends
   if (!released) {
     spdlog::warn("idempotency: could not release a key ({}); it frees when its lease ends",
                  released.error().machine());

@@ -139,6 +139,12 @@ class Store {
   // serialization failure or deadlock) Write rolls back and runs `work` again, so `work` must
   // have no effect outside the transaction. A failure to commit is StorageUnavailable().
   virtual Status Write(const std::function<Status(WriteTx&)>& work) = 0;
+  // Write, except that the commit need not be on disk when it returns: a crash of the database
+  // server soon after may lose it. Only for writes whose loss is harmless, because any durable
+  // commit made after it flushes it too: an Idempotency-Key reservation (lost, the key is free
+  // again and nothing was changed under it). On PostgreSQL it saves the commit's WAL flush; SQLite
+  // (synchronous=NORMAL in WAL mode) never flushes a commit, so there it is Write.
+  virtual Status WriteDeferred(const std::function<Status(WriteTx&)>& work) = 0;
 
   // Cheap round trip for /health. kUnavailable when the database does not answer.
   virtual Status Ping() = 0;
@@ -229,18 +235,24 @@ class Store {
   virtual Status RebuildAggregates(TimePoint now) = 0;
 };
 
+// kDeferred commits with Store::WriteDeferred (see there for when that is allowed).
+enum class Durability { kFlushed, kDeferred };
+
 // Runs `work` (WriteTx& → Result<T>) in one write transaction and returns its result: the value
 // when it succeeded and committed, its error when it failed (rolled back), or the storage error
 // when the commit itself failed.
 template <typename Work>
-auto Transact(Store& store, Work&& work) -> std::invoke_result_t<Work&, WriteTx&> {
+auto Transact(Store& store, Work&& work, Durability durability = Durability::kFlushed)
+    -> std::invoke_result_t<Work&, WriteTx&> {
   using R = std::invoke_result_t<Work&, WriteTx&>;
   std::optional<R> out;
-  Status written = store.Write([&](WriteTx& tx) -> Status {
+  const auto step = [&](WriteTx& tx) -> Status {
     out.emplace(work(tx));
     if (out->has_value()) return {};
     return out->error();
-  });
+  };
+  Status written =
+      durability == Durability::kDeferred ? store.WriteDeferred(step) : store.Write(step);
   if (!written && (!out || out->has_value())) return written.error();
   return std::move(*out);
 }

@@ -313,6 +313,30 @@ TEST_F(StoreTest, WriteCommitsOnSuccessAndRollsBackOnError) {
   EXPECT_EQ(Must(value), 42);
 }
 
+// A deferred write is a write in every way a reader can see: committed on success, rolled back
+// on error (only its flush to disk is left to the database).
+TEST_F(StoreTest, DeferredWriteCommitsOnSuccessAndRollsBackOnError) {
+  const std::string kept = NewId();
+  const std::string dropped = NewId();
+  MustOk(domain::Transact(
+      *store_,
+      [&](WriteTx& tx) {
+        return tx.UpsertUser({kept, std::nullopt}, kNow);
+      },
+      domain::Durability::kDeferred));
+  const auto refused = domain::Transact(
+      *store_,
+      [&](WriteTx& tx) -> Status {
+        if (auto s = tx.UpsertUser({dropped, std::nullopt}, kNow); !s) return s;
+        return domain::errors::Invalid("refused by the use case");
+      },
+      domain::Durability::kDeferred);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().machine(), "VALIDATION_ERROR");
+  EXPECT_TRUE(Must(store_->FindUser(kept)).has_value());
+  EXPECT_EQ(Must(store_->FindUser(dropped)), std::nullopt);
+}
+
 TEST_F(StoreTest, UpsertUserCreatesThenUpdatesEmail) {
   EXPECT_EQ(Must(store_->FindUser(NewId())), std::nullopt);
 

@@ -34,6 +34,8 @@ constexpr int kMaxAttempts = 5;
 
 constexpr char kPing[] = "SELECT 1";
 constexpr char kBegin[] = "BEGIN";
+// A commit that returns before its WAL is flushed (Store::WriteDeferred): this transaction only.
+constexpr char kBeginDeferred[] = "BEGIN; SET LOCAL synchronous_commit TO OFF";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
 
@@ -949,11 +951,20 @@ Status PostgresStore::Migrate() {
 }
 
 Status PostgresStore::Write(const std::function<Status(domain::WriteTx&)>& work) {
+  return WriteWith(kBegin, work);
+}
+
+Status PostgresStore::WriteDeferred(const std::function<Status(domain::WriteTx&)>& work) {
+  return WriteWith(kBeginDeferred, work);
+}
+
+Status PostgresStore::WriteWith(const char* begin,
+                                const std::function<Status(domain::WriteTx&)>& work) {
   return Guarded(kBackend, "Write", [&]() -> Status {
     const auto deadline = Deadline();
     for (int attempt = 1;; ++attempt) {
       Lease lease = pool_->Acquire(deadline);
-      lease->ExecScript(kBegin, deadline);
+      lease->ExecScript(begin, deadline);
       Tx steps(*lease, deadline, options_.aggregate_shards);
       Status done = work(steps);
       if (!done) {

@@ -923,6 +923,11 @@ Status SqliteStore::Write(const std::function<Status(domain::WriteTx&)>& work) {
   });
 }
 
+// synchronous=NORMAL in WAL mode: no commit waits for the disk, deferred or not.
+Status SqliteStore::WriteDeferred(const std::function<Status(domain::WriteTx&)>& work) {
+  return Write(work);
+}
+
 Status SqliteStore::Ping() {
   Status status = Guarded(kBackend, "Ping", [&]() -> Status {
     ReadLease lease = AcquireReader();
