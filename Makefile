@@ -30,10 +30,12 @@ test: configure
 	@./scripts/test.sh $(PRESET)
 	@$(MAKE) --no-print-directory fuzz
 
-# The benchmark harness (bench/run.sh): both backends, 10k to 1M referrals, about 45 minutes.
+# The benchmark harness (bench/run.sh): both backends, 10k to 1M referrals, about 45 minutes;
+# then the write routes beside the baseline revision (bench/compare-writes.sh, about 12 minutes).
 bench: configure
 	@cmake --build --preset $(PRESET) --target referrald referrald-bench
 	@./bench/run.sh
+	@./bench/compare-writes.sh
 
 # The fuzz targets (clang, ASan + UBSan + libFuzzer, build/asan): replay fuzz/regressions/, then
 # about 8 s each on a copy of fuzz/corpus/.
