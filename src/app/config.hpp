@@ -30,8 +30,8 @@ struct Config {
   std::string cron_health_check = "*/5 * * * *";
   std::string cron_purge_idempotency_keys = "15 * * * *";
   domain::IdempotencySettings idempotency;  // IDEMPOTENCY_TTL_HOURS (contract section 10)
-  std::string log_level = "info";   // trace, debug, info, warn, error, off
-  std::string log_format = "text";  // text, json
+  std::string log_level = "info";           // trace, debug, info, warn, error, off
+  std::string log_format = "text";          // text, json
   // Threads that run handlers; 0 (unset): 4 on SQLite (one writer at a time), DB_POOL_SIZE on
   // PostgreSQL (one per connection, so that concurrent commits share the server's flushes).
   int http_worker_threads = 0;

@@ -119,8 +119,8 @@ TEST_F(MultiInstanceTest, ExactlyOnceRulesHoldAcrossProcesses) {
   }
 
   // One referrer per user: 20 tracks of one user.
-  const auto tracked = Race(20, {"POST", "/api/referral/track",
-                                 json{{"referralCode", code}}.dump(), referred.token});
+  const auto tracked = Race(
+      20, {"POST", "/api/referral/track", json{{"referralCode", code}}.dump(), referred.token});
   EXPECT_EQ(Statuses(tracked), (std::map<int, int>{{201, 1}, {409, 19}}));
 
   // One conversion: subscriptions of the referred user and manual conversions by an admin,
