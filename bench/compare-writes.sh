@@ -57,33 +57,9 @@ printf 'backend\tbinary\tround\tscenario\trps\tp50_ms\tp99_ms\tnon2xx\terrors\n'
 server_pid=""
 pg_dir=""
 
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  [ -n "$pg_dir" ] && "$root/scripts/pg-cluster.sh" destroy "$pg_dir" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-start_server() {
-  local bin=$1 database_url=$2
-  JWT_SECRET=$secret DATABASE_URL=$database_url HOST=127.0.0.1 PORT=$port \
-    ENABLE_AUTOMATION_WORKER=false LOG_LEVEL=warn \
-    "$bin/referrald" serve >"$work/serve.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 100); do
-    curl -sf "$url/livez" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "compare: the server did not start:" >&2
-  cat "$work/serve.log" >&2
-  exit 1
-}
-
-stop_server() {
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+trap bench_cleanup EXIT
 
 # One round: backend binary-name binary-dir round database-url
 round() {
@@ -92,7 +68,7 @@ round() {
   "$bin/referrald-bench" seed --database-url "$database_url" --out "$tokens" \
     --jwt-secret "$secret" --referrals "$size" --tokens 60000 \
     --threads "$([ "$backend" = postgres ] && echo 4 || echo 1)" >/dev/null 2>>"$work/seed.log"
-  start_server "$bin" "$database_url"
+  start_server "$bin/referrald" "$database_url"
   local s scenario method path mode file line
   for s in "generate-code|POST|/api/referral/generate-code|token|$tokens/generate.tokens" \
     "track|POST|/api/referral/track|track|$tokens/track.lines" \

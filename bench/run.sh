@@ -42,12 +42,9 @@ printf 'backend\tsize\tkey\tvalue\n' >"$meta"
 server_pid=""
 pg_dir=""
 
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  [ -n "$pg_dir" ] && "$root/scripts/pg-cluster.sh" destroy "$pg_dir" >/dev/null 2>&1
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+trap bench_cleanup EXIT
 
 note() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$meta"; }
 
@@ -65,26 +62,6 @@ scenario() {
     "$4" "$5"
 }
 
-start_server() {
-  local database_url=$1
-  JWT_SECRET=$secret DATABASE_URL=$database_url HOST=127.0.0.1 PORT=$port \
-    ENABLE_AUTOMATION_WORKER=false LOG_LEVEL=warn "$bin" serve >"$work/serve.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 100); do
-    curl -sf "$url/livez" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "bench: the server did not start:" >&2
-  cat "$work/serve.log" >&2
-  exit 1
-}
-
-stop_server() {
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
-
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 run_size() {
@@ -97,7 +74,7 @@ run_size() {
     2>"$work/seed.log" | tail -1)
   echo "  seeded: $seeded"
   note "$backend" "$size" seed "$seeded"
-  start_server "$database_url"
+  start_server "$bin" "$database_url"
   # Warm the caches and the prepared statements.
   for route in stats "leaderboard?period=all" "leaderboard?period=week" "leaderboard?period=month"; do
     wrk -t1 -c4 -d1s -s "$lua" "$url" -- GET "/api/referral/$route" token "$tokens/referrers.tokens" \
