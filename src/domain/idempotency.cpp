@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "domain/errors.hpp"
 #include "domain/limits.hpp"
@@ -12,13 +13,34 @@ namespace {
 
 // Rows deleted per purge transaction: short transactions, whatever the backlog.
 constexpr int kPurgeBatch = 5000;
-// A key that vanishes between a refused insert and the read that follows (its first request gave
-// it up, or it was purged) is inserted again; this bounds the loop.
-constexpr int kReserveAttempts = 3;
 
 bool SameRequest(const IdempotencyRecord& row, const IdempotentRequest& request) {
   return row.method == request.method && row.path == request.path &&
          row.body_sha256 == request.body_sha256;
+}
+
+// Whether `row` no longer counts at `now`: older than the TTL, or a reservation of an earlier
+// version whose request never finished and whose lease has ended.
+bool Forgotten(const IdempotencyRecord& row, TimePoint now, TimePoint cutoff) {
+  if (row.created_at <= cutoff) return true;
+  return row.state == IdempotencyState::kInProgress && row.lease_until <= now;
+}
+
+// What a row that counts means for `request`: its response again, or an error.
+Result<std::optional<StoredResponse>> Answer(const IdempotencyRecord& row,
+                                             const IdempotentRequest& request) {
+  if (!SameRequest(row, request)) return errors::IdempotencyKeyReused();
+  if (row.state != IdempotencyState::kCompleted || !row.response) {
+    return errors::IdempotencyInProgress();
+  }
+  return std::optional<StoredResponse>(row.response);
+}
+
+std::string Slot(const IdempotentRequest& request) {
+  std::string slot = request.user_id;
+  slot += '\n';
+  slot += request.key;
+  return slot;
 }
 
 }  // namespace
@@ -32,80 +54,78 @@ TimePoint IdempotencyCutoff(TimePoint now, std::chrono::hours ttl) {
   return now - std::chrono::duration_cast<TimePoint::duration>(ttl);
 }
 
+IdempotencyService::Running::Running(IdempotencyService* service, std::string slot)
+    : service_(service), slot_(std::move(slot)) {}
+
+IdempotencyService::Running::Running(Running&& other) noexcept
+    : service_(std::exchange(other.service_, nullptr)), slot_(std::move(other.slot_)) {}
+
+IdempotencyService::Running::~Running() {
+  if (service_ != nullptr) service_->Leave(slot_);
+}
+
 IdempotencyService::IdempotencyService(Store& store, const Clock& clock, IdGenerator& ids,
                                        IdempotencySettings settings)
     : store_(store), clock_(clock), ids_(ids), settings_(settings) {}
 
-Result<Reservation> IdempotencyService::Reserve(const IdempotentRequest& request) {
+Result<IdempotencyService::Running> IdempotencyService::Enter(const IdempotentRequest& request) {
   if (!IsValidIdempotencyKey(request.key)) return errors::InvalidIdempotencyKey();
+  std::string slot = Slot(request);
+  {
+    const std::lock_guard lock(running_mutex_);
+    if (!running_.insert(slot).second) return errors::IdempotencyInProgress();
+  }
+  return Running(this, std::move(slot));
+}
+
+void IdempotencyService::Leave(const std::string& slot) {
+  const std::lock_guard lock(running_mutex_);
+  running_.erase(slot);
+}
+
+Result<std::optional<StoredResponse>> IdempotencyService::Find(const IdempotentRequest& request) {
+  auto found = store_.FindIdempotencyKey(request.user_id, request.key);
+  if (!found) return found.error();
   const TimePoint now = clock_.Now();
-  IdempotencyRecord mine{request.user_id,
-                         request.key,
-                         request.method,
-                         request.path,
-                         request.body_sha256,
-                         IdempotencyState::kInProgress,
-                         ids_.New(now),
-                         now + std::chrono::duration_cast<TimePoint::duration>(settings_.lease),
-                         now,
-                         std::nullopt};
-  const Reservation reserved{std::nullopt, {mine.user_id, mine.key, mine.owner}};
-  const TimePoint cutoff = IdempotencyCutoff(now, settings_.ttl);
-  const auto reserve = [&](WriteTx& tx) -> Result<Reservation> {
-    for (int attempt = 0; attempt < kReserveAttempts; ++attempt) {
-      auto inserted = tx.InsertIdempotencyKey(mine);
-      if (!inserted) return inserted.error();
-      if (*inserted) return reserved;
-      auto found = tx.FindIdempotencyKey(request.user_id, request.key);
-      if (!found) return found.error();
-      if (!*found) continue;
-      const IdempotencyRecord& row = **found;
-      // A key past its TTL is forgotten: this request starts it afresh, whatever it was.
-      const bool forgotten = row.created_at <= cutoff;
-      if (!forgotten) {
-        if (!SameRequest(row, request)) return errors::IdempotencyKeyReused();
-        if (row.state == IdempotencyState::kCompleted && row.response) {
-          return Reservation{row.response, {}};
-        }
-        if (row.lease_until > now) return errors::IdempotencyInProgress();
-        spdlog::warn("idempotency: taking over a key whose request stopped holding it");
-      }
-      // Conditional on the owner we saw: of two requests taking over, one wins.
-      auto replaced = tx.ReplaceIdempotencyKey(mine, row.owner);
-      if (!replaced) return replaced.error();
-      if (*replaced) return reserved;
-      return errors::IdempotencyInProgress();
-    }
-    return errors::IdempotencyInProgress();
-  };
-  // Deferred: a reservation lost to a crash of the database server only frees the key, as the 5xx
-  // of a request that failed does; and the durable commit of the change flushes it first.
-  return Transact(store_, reserve, Durability::kDeferred);
+  if (!*found || Forgotten(**found, now, IdempotencyCutoff(now, settings_.ttl))) {
+    return std::optional<StoredResponse>();
+  }
+  return Answer(**found, request);
 }
 
-Status IdempotencyService::Complete(WriteTx& tx, const IdempotencyClaim& claim,
+Status IdempotencyService::Complete(WriteTx& tx, const IdempotentRequest& request,
                                     const StoredResponse& response) {
-  auto completed = tx.CompleteIdempotencyKey(claim, response, clock_.Now());
-  if (!completed) return completed.error();
-  if (!*completed) {
-    spdlog::warn("idempotency: a request lost its key before it finished; rolling back");
-    return errors::IdempotencyInProgress();
+  const TimePoint now = clock_.Now();
+  const IdempotencyRecord mine{request.user_id,
+                               request.key,
+                               request.method,
+                               request.path,
+                               request.body_sha256,
+                               IdempotencyState::kCompleted,
+                               ids_.New(now),
+                               now,
+                               now,
+                               response};
+  // On PostgreSQL an insert of a key another transaction inserted waits for it to commit or roll
+  // back; on SQLite writers take turns. Either way the row found below is committed.
+  auto inserted = tx.InsertIdempotencyKey(mine);
+  if (!inserted) return inserted.error();
+  if (*inserted) return {};
+  auto found = tx.FindIdempotencyKey(request.user_id, request.key);
+  if (!found) return found.error();
+  if (*found && Forgotten(**found, now, IdempotencyCutoff(now, settings_.ttl))) {
+    // Conditional on the row seen: of two requests replacing it, one wins.
+    auto replaced = tx.ReplaceIdempotencyKey(mine, (*found)->owner);
+    if (!replaced) return replaced.error();
+    if (*replaced) return {};
   }
-  return {};
+  spdlog::debug("idempotency: another request stored the key first; rolling back");
+  return errors::IdempotencyInProgress();
 }
 
-Status IdempotencyService::Remember(const IdempotencyClaim& claim, const StoredResponse& response) {
-  return Transact(store_, [&](WriteTx& tx) -> Status { return Complete(tx, claim, response); });
-}
-
-void IdempotencyService::Release(const IdempotencyClaim& claim) {
-  const Status released = Transact(
-      store_, [&](WriteTx& tx) { return tx.ReleaseIdempotencyKey(claim); },
-      Durability::kDeferred);  // lost, the key is freed when its lease ends
-  if (!released) {
-    spdlog::warn("idempotency: could not release a key ({}); it frees when its lease ends",
-                 released.error().machine());
-  }
+Status IdempotencyService::Remember(const IdempotentRequest& request,
+                                    const StoredResponse& response) {
+  return Transact(store_, [&](WriteTx& tx) -> Status { return Complete(tx, request, response); });
 }
 
 Result<std::int64_t> PurgeIdempotencyKeys(Store& store, TimePoint now, std::chrono::hours ttl) {

@@ -3,19 +3,25 @@
 // get the first answer back instead of a second change. The rules live here, once; the rows live
 // in the store (idempotency_keys), so they hold across instances sharing a database.
 //
-// A keyed request first reserves its key in a short transaction of its own (Reserve). Then:
+// A keyed request is looked up before it runs (Find): a remembered key is answered from its row, a
+// key that another request of this instance runs answers 409 at once (Enter). Otherwise it runs:
 //  - a use case that changes something stores the response in the transaction of the change, via
-//    an OnCommit hook that calls Complete: a change never commits without its response;
+//    an OnCommit hook that calls Complete: a change never commits without its response, and the
+//    primary key of idempotency_keys lets only one change per key commit, across instances (a
+//    second insert waits for the first to commit, then rolls its own change back);
 //  - a response without a change (a refusal, an answer that wrote nothing) is stored afterwards
 //    in a transaction of its own (Remember);
-//  - a response not to be remembered (5xx, 429, 409 IDEMPOTENCY_IN_PROGRESS) gives the key up
-//    (Release), so that a retry runs again.
+//  - a response not to be remembered (5xx, 429, 409 IDEMPOTENCY_IN_PROGRESS) leaves no row, so
+//    that a retry runs again.
+// A keyed write therefore costs one write transaction, as an unkeyed one does, plus a read.
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "domain/model.hpp"
 #include "domain/settings.hpp"
@@ -43,54 +49,59 @@ Status RunOnCommit(const OnCommit<T>& on_commit, WriteTx& tx, const T& value) {
 // 1..kMaxIdempotencyKeyLength characters, each visible ASCII (0x21–0x7E).
 bool IsValidIdempotencyKey(std::string_view key);
 
-// A keyed request: the caller, its key and the request's fingerprint (a repeat must match it).
-struct IdempotentRequest {
-  std::string user_id;
-  std::string key;
-  std::string method;
-  std::string path;
-  std::string body_sha256;  // lowercase hex of the request body's SHA-256
-};
-
-// What Reserve decided: answer `replay` and run nothing, or run the request holding `claim`.
-struct Reservation {
-  std::optional<StoredResponse> replay;
-  IdempotencyClaim claim;  // meaningful only without a replay
-};
-
 // The instant at or before which a key created is forgotten, at `now`.
 TimePoint IdempotencyCutoff(TimePoint now, std::chrono::hours ttl);
 
 class IdempotencyService {
  public:
-  // `ids` names the owner token of each reservation. Thread-safe.
+  // Marks a key as running in this instance until destroyed (see Enter).
+  class Running {
+   public:
+    Running(Running&& other) noexcept;
+    Running& operator=(Running&&) = delete;
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+    ~Running();
+
+   private:
+    friend class IdempotencyService;
+    Running(IdempotencyService* service, std::string slot);
+    IdempotencyService* service_;
+    std::string slot_;
+  };
+
+  // `ids` names each stored row. Thread-safe.
   IdempotencyService(Store& store, const Clock& clock, IdGenerator& ids,
                      IdempotencySettings settings);
 
-  // In a transaction of its own: a key not seen (or forgotten: older than the TTL) is reserved
-  // for this request; a completed key with the same fingerprint is answered with its response; a
-  // key held by a request whose lease ended (its instance died) is taken over.
-  // Errors: InvalidIdempotencyKey, IdempotencyKeyReused (another method, path or body),
-  // IdempotencyInProgress (the first request still runs, here or on another instance), and the
-  // storage errors.
-  Result<Reservation> Reserve(const IdempotentRequest& request);
-  // Inside the transaction of the request's change: stores its response with it.
-  // Error IdempotencyInProgress when the claim was lost (its lease ended and another request took
-  // the key over): the change must roll back.
-  Status Complete(WriteTx& tx, const IdempotencyClaim& claim, const StoredResponse& response);
-  // Stores the response of a request that changed nothing, in a transaction of its own.
-  Status Remember(const IdempotencyClaim& claim, const StoredResponse& response);
-  // Gives the key up so that a retry runs again. A failure is logged, not returned: the key is
-  // then free once its lease ends.
-  void Release(const IdempotencyClaim& claim);
+  // Marks `request`'s key as running here while the result lives. Errors: InvalidIdempotencyKey,
+  // IdempotencyInProgress (a request of this instance runs the same key now).
+  Result<Running> Enter(const IdempotentRequest& request);
+  // The response to answer again for a repeat of a remembered request, or nullopt when the key
+  // is new (or forgotten: older than the TTL) and the request runs. Errors: IdempotencyKeyReused
+  // (another method, path or body), IdempotencyInProgress (a row of an earlier version that
+  // reserved keys, whose lease has not ended), and the storage errors.
+  Result<std::optional<StoredResponse>> Find(const IdempotentRequest& request);
+  // Inside the transaction of the request's change: stores its response with it. Error
+  // IdempotencyInProgress when another request stored the key first (it committed while this one
+  // ran, perhaps on another instance): the change must roll back, and Find then tells what to
+  // answer.
+  Status Complete(WriteTx& tx, const IdempotentRequest& request, const StoredResponse& response);
+  // Stores the response of a request that changed nothing, in a transaction of its own; the same
+  // error as Complete when the key was stored first.
+  Status Remember(const IdempotentRequest& request, const StoredResponse& response);
 
   [[nodiscard]] const IdempotencySettings& settings() const { return settings_; }
 
  private:
+  void Leave(const std::string& slot);
+
   Store& store_;
   const Clock& clock_;
   IdGenerator& ids_;
   IdempotencySettings settings_;
+  std::mutex running_mutex_;
+  std::unordered_set<std::string> running_;  // "user_id\nkey" of the keys this instance runs
 };
 
 // Deletes every key older than `ttl` at `now` (but none whose request may still run), in

@@ -178,11 +178,22 @@ struct StoredResponse {
   bool operator==(const StoredResponse&) const = default;
 };
 
+// A keyed request: the caller, its key and the request's fingerprint (a repeat must match it).
+struct IdempotentRequest {
+  std::string user_id;
+  std::string key;
+  std::string method;
+  std::string path;
+  std::string body_sha256;  // lowercase hex of the request body's SHA-256
+};
+
 enum class IdempotencyState { kInProgress, kCompleted };
 
 // One remembered Idempotency-Key of one caller: what the first request was (method, path, the
-// SHA-256 of its body) and, once it finished, its response. `owner` is the token of the request
-// that holds the key while it runs; it may act on the row only while `lease_until` is ahead.
+// SHA-256 of its body) and its response, stored with the request's change. `owner` names the
+// row (a replacement is conditional on it). kInProgress and `lease_until` are kept for the rows
+// of an earlier version, which reserved a key before its request ran: such a row counts as in
+// progress until its lease ends.
 struct IdempotencyRecord {
   std::string user_id;  // the caller (`sub`)
   std::string key;
@@ -195,13 +206,6 @@ struct IdempotencyRecord {
   TimePoint created_at;
   std::optional<StoredResponse> response;  // set when completed
   bool operator==(const IdempotencyRecord&) const = default;
-};
-
-// The hold a request has on its caller's key while it runs (see IdempotencyService).
-struct IdempotencyClaim {
-  std::string user_id;
-  std::string key;
-  std::string owner;
 };
 
 std::string_view ToString(ReferralStatus s);

@@ -20,9 +20,6 @@ struct ReferralSettings {
 struct IdempotencySettings {
   // IDEMPOTENCY_TTL_HOURS: a key older than this is forgotten (ignored, then purged by a job).
   std::chrono::hours ttl{kDefaultIdempotencyTtlHours};
-  // How long a request holds its key before another may take it over (its instance died). A
-  // request still running past it loses the key and rolls its change back (409).
-  std::chrono::seconds lease{60};
 };
 
 }  // namespace referrald::domain

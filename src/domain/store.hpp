@@ -101,23 +101,18 @@ class WriteTx {
   virtual Result<std::int64_t> RefreshAggregates(std::int64_t today) = 0;
 
   // --- idempotency keys (domain/idempotency.hpp decides what they mean) ---
-  // Inserts `record` unless its caller already has a row for its key (whatever its state); false
-  // when it has. A concurrent insert of the same key waits for the first to commit or roll back.
+  // Inserts `record` (whole: state and response too) unless its caller already has a row for its
+  // key, whatever its state; false when it has. A concurrent insert of the same key waits for the
+  // first to commit or roll back.
   virtual Result<bool> InsertIdempotencyKey(const IdempotencyRecord& record) = 0;
   // The caller's row for `key`, whatever its age.
   virtual Result<std::optional<IdempotencyRecord>> FindIdempotencyKey(const std::string& user_id,
                                                                       const std::string& key) = 0;
-  // Overwrites the caller's row for record.key with `record` in one conditional statement, only
-  // while its owner is still `expected_owner` (a takeover: two takers cannot both win). False
-  // when the row is gone or has another owner.
+  // Overwrites the caller's row for record.key with `record` (whole) in one conditional
+  // statement, only while its owner is still `expected_owner`: of two replacing a forgotten row,
+  // one wins. False when the row is gone or has another owner.
   virtual Result<bool> ReplaceIdempotencyKey(const IdempotencyRecord& record,
                                              const std::string& expected_owner) = 0;
-  // Stores `response` and marks the row completed at `now`, only while it is in progress and held
-  // by claim.owner. False otherwise (nothing changed).
-  virtual Result<bool> CompleteIdempotencyKey(const IdempotencyClaim& claim,
-                                              const StoredResponse& response, TimePoint now) = 0;
-  // Deletes the row while it is in progress and held by claim.owner, so that a retry runs again.
-  virtual Status ReleaseIdempotencyKey(const IdempotencyClaim& claim) = 0;
   // Deletes at most `limit` rows created at or before `cutoff`, but none whose request may still
   // be running (in progress with lease_until after `now`). Returns how many.
   virtual Result<std::int64_t> DeleteExpiredIdempotencyKeys(TimePoint cutoff, TimePoint now,
@@ -139,17 +134,14 @@ class Store {
   // serialization failure or deadlock) Write rolls back and runs `work` again, so `work` must
   // have no effect outside the transaction. A failure to commit is StorageUnavailable().
   virtual Status Write(const std::function<Status(WriteTx&)>& work) = 0;
-  // Write, except that the commit need not be on disk when it returns: a crash of the database
-  // server soon after may lose it. Only for writes whose loss is harmless, because any durable
-  // commit made after it flushes it too: an Idempotency-Key reservation (lost, the key is free
-  // again and nothing was changed under it). On PostgreSQL it saves the commit's WAL flush; SQLite
-  // (synchronous=NORMAL in WAL mode) never flushes a commit, so there it is Write.
-  virtual Status WriteDeferred(const std::function<Status(WriteTx&)>& work) = 0;
 
   // Cheap round trip for /health. kUnavailable when the database does not answer.
   virtual Status Ping() = 0;
 
   virtual Result<std::optional<User>> FindUser(const std::string& user_id) = 0;
+  // The caller's Idempotency-Key row for `key`, whatever its age, as committed.
+  virtual Result<std::optional<IdempotencyRecord>> FindIdempotencyKey(const std::string& user_id,
+                                                                      const std::string& key) = 0;
   // The user's newest code, active or not.
   virtual Result<std::optional<ReferralCode>> FindNewestCode(const std::string& user_id) = 0;
   virtual Result<std::optional<Subscription>> FindActiveSubscription(
@@ -235,24 +227,18 @@ class Store {
   virtual Status RebuildAggregates(TimePoint now) = 0;
 };
 
-// kDeferred commits with Store::WriteDeferred (see there for when that is allowed).
-enum class Durability { kFlushed, kDeferred };
-
 // Runs `work` (WriteTx& → Result<T>) in one write transaction and returns its result: the value
 // when it succeeded and committed, its error when it failed (rolled back), or the storage error
 // when the commit itself failed.
 template <typename Work>
-auto Transact(Store& store, Work&& work, Durability durability = Durability::kFlushed)
-    -> std::invoke_result_t<Work&, WriteTx&> {
+auto Transact(Store& store, Work&& work) -> std::invoke_result_t<Work&, WriteTx&> {
   using R = std::invoke_result_t<Work&, WriteTx&>;
   std::optional<R> out;
-  const auto step = [&](WriteTx& tx) -> Status {
+  Status written = store.Write([&](WriteTx& tx) -> Status {
     out.emplace(work(tx));
     if (out->has_value()) return {};
     return out->error();
-  };
-  Status written =
-      durability == Durability::kDeferred ? store.WriteDeferred(step) : store.Write(step);
+  });
   if (!written && (!out || out->has_value())) return written.error();
   return std::move(*out);
 }

@@ -1,6 +1,6 @@
 #pragma once
 // Idempotency-Key in the HTTP layer (contract section 10; the rules are domain/idempotency.hpp).
-// The pipeline reserves the key of a keyed POST under /api/ before its handler runs and answers a
+// The pipeline looks the key of a keyed POST under /api/ up before its handler runs and answers a
 // repeat from what was stored. A write handler renders its success inside the use case's
 // transaction through a WriteAnswer, so that the response is stored with the change.
 
@@ -30,7 +30,7 @@ domain::StoredResponse ToStored(const Response& response);
 Response FromStored(const domain::StoredResponse& stored);
 
 // Whether a keyed request's `response` is remembered for its repeats: every answer but 5xx, 429
-// and 409 IDEMPOTENCY_IN_PROGRESS (after those the key is released and a retry runs again).
+// and 409 IDEMPOTENCY_IN_PROGRESS (after those nothing is stored and a retry runs again).
 bool IsRemembered(const Response& response);
 
 // Renders the success of a write use case inside the use case's transaction and, when the request

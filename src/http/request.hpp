@@ -36,9 +36,9 @@ struct Request {
   std::string request_id;      // the X-Request-Id this request answers with
   std::string client_address;  // the peer's IP address, as text; empty when unknown
   Caller caller;               // set by the pipeline for authenticated routes
-  // The Idempotency-Key this request holds while its handler runs (set by the pipeline when the
-  // request carries one; see http/idempotency.hpp).
-  std::optional<domain::IdempotencyClaim> idempotency;
+  // The Idempotency-Key this request runs under, with its fingerprint (set by the pipeline when
+  // the request carries one; see http/idempotency.hpp).
+  std::optional<domain::IdempotentRequest> idempotency;
 
   // The first query parameter named `key`; nullopt when absent.
   [[nodiscard]] std::optional<std::string_view> QueryParam(std::string_view key) const;

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <exception>
 
+#include "domain/errors.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
 #include "http/idempotency.hpp"
@@ -250,34 +251,36 @@ Response Pipeline::Run(const Route& route, Request& request) const {
 }
 
 Response Pipeline::RunIdempotent(const Route& route, Request& request, std::string_view key) const {
-  auto reserved =
-      deps_.idempotency.Reserve({request.caller.user_id, std::string(key), request.method,
-                                 request.path, Sha256Hex(request.body)});
-  if (!reserved) return ErrorResponse(reserved.error(), request);
+  domain::IdempotentRequest keyed{request.caller.user_id, std::string(key), request.method,
+                                  request.path, Sha256Hex(request.body)};
+  auto running = deps_.idempotency.Enter(keyed);
+  if (!running) return ErrorResponse(running.error(), request);
   // A repeat of a finished request: its answer again, and nothing runs or changes.
-  if (reserved->replay) return FromStored(*reserved->replay);
+  auto found = deps_.idempotency.Find(keyed);
+  if (!found) return ErrorResponse(found.error(), request);
+  if (*found) return FromStored(**found);
 
-  const domain::IdempotencyClaim claim = reserved->claim;
-  request.idempotency = claim;
-  Response response;
-  try {
-    response = Run(route, request);
-  } catch (...) {
-    deps_.idempotency.Release(claim);  // the catch-all answers 500: a retry runs again
-    throw;
-  }
+  request.idempotency = keyed;
+  Response response = Run(route, request);
   if (response.remembered) return response;  // stored with its change
-  if (!IsRemembered(response)) {
-    deps_.idempotency.Release(claim);
-    return response;
+  if (IsRemembered(response)) {
+    // An answer without a change (a refusal, or a write that wrote nothing): stored on its own.
+    const Status remembered = deps_.idempotency.Remember(keyed, ToStored(response));
+    if (remembered) return response;
+    if (remembered.error().reason != Reason::kIdempotencyInProgress) {
+      spdlog::warn("requestId={}: could not remember the answer of an Idempotency-Key ({})",
+                   request.request_id, remembered.error().machine());
+      return response;
+    }
+  } else if (response.reason != Reason::kIdempotencyInProgress) {
+    return response;  // 5xx, 429: nothing is kept, a retry runs again
   }
-  // An answer without a change (a refusal, or a write that wrote nothing): stored on its own.
-  if (Status remembered = deps_.idempotency.Remember(claim, ToStored(response)); !remembered) {
-    spdlog::warn("requestId={}: could not remember the answer of an Idempotency-Key ({})",
-                 request.request_id, remembered.error().machine());
-    deps_.idempotency.Release(claim);
-  }
-  return response;
+  // Another request (of another instance) stored this key while this one ran, and this one's
+  // change rolled back: answer what that one stored.
+  auto stored = deps_.idempotency.Find(keyed);
+  if (!stored) return ErrorResponse(stored.error(), request);
+  if (*stored) return FromStored(**stored);
+  return ErrorResponse(domain::errors::IdempotencyInProgress(), request);
 }
 
 void Pipeline::AssignRequestId(Request& request) const {

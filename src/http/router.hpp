@@ -87,8 +87,8 @@ class Pipeline {
   Response Dispatch(const RouteMatch& match, Request& request) const;
   // The caller is known: provisioning, the query check, the handler.
   Response Run(const Route& route, Request& request) const;
-  // Run under the request's Idempotency-Key `key`: reserve it (or answer a repeat from what was
-  // stored), run, then remember the answer or give the key up (http/idempotency.hpp).
+  // Run under the request's Idempotency-Key `key`: answer a repeat from what was stored, or run
+  // and remember the answer (http/idempotency.hpp).
   Response RunIdempotent(const Route& route, Request& request, std::string_view key) const;
   Response Finish(Response response, const Route* route, Request& request,
                   std::chrono::steady_clock::time_point received) const;

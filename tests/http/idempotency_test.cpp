@@ -1,7 +1,8 @@
 // Idempotency-Key through real HTTP (contract section 10): a repeat gets the first answer byte for
 // byte and changes nothing; another request under the key is 422; a malformed key is 400; 5xx and
-// 429 are not remembered; keys are per caller; concurrent repeats make one change; a key whose
-// request died is taken over when its lease ends; keys are forgotten after IDEMPOTENCY_TTL_HOURS.
+// 429 are not remembered; keys are per caller; concurrent repeats make one change; a reservation
+// left by an earlier version whose request died frees the key when its lease ends; keys are
+// forgotten after IDEMPOTENCY_TTL_HOURS.
 
 #include "http/idempotency.hpp"
 
@@ -150,8 +151,7 @@ TEST_F(IdempotencyApiTest, AMalformedKeyIsRefusedBeforeAnythingRuns) {
 
 TEST_F(IdempotencyApiTest, ServerErrorsAreNotRememberedSoARetryRunsAgain) {
   const TestUser user = NewUser();
-  // Every insert of a code fails in the database (a 500 from the use case, after the key was
-  // reserved).
+  // Every insert of a code fails in the database (a 500 from the use case).
   const bool postgres = CurrentBackend() == Backend::kPostgres;
   if (postgres) {
     ASSERT_TRUE(
@@ -166,7 +166,7 @@ TEST_F(IdempotencyApiTest, ServerErrorsAreNotRememberedSoARetryRunsAgain) {
                      "BEGIN SELECT RAISE(FAIL, 'refused by the test'); END"));
   }
   ExpectError(Post(kGenerate, json::object(), user.token, Key("retry-me")), 500, "INTERNAL_ERROR");
-  EXPECT_EQ(KeysOf(user), "0");  // released
+  EXPECT_EQ(KeysOf(user), "0");  // nothing kept
   ASSERT_TRUE(db_->TryExec(postgres ? "DROP TRIGGER refuse_codes ON referral_codes"
                                     : "DROP TRIGGER refuse_codes"));
   const auto retried = Post(kGenerate, json::object(), user.token, Key("retry-me"));
@@ -221,16 +221,28 @@ TEST_F(IdempotencyApiTest, ConcurrentRepeatsOfOneKeyMakeOneChange) {
   EXPECT_EQ(CodesOf(user), "1");
 }
 
-TEST_F(IdempotencyApiTest, AKeyWhoseRequestDiedIsTakenOverWhenItsLeaseEnds) {
+TEST_F(IdempotencyApiTest, AReservationOfAnEarlierVersionFreesTheKeyWhenItsLeaseEnds) {
   const TestUser user = NewUser();
-  // Another instance reserved the key for this very request, then died before answering.
+  // An instance of an earlier version reserved the key for this very request, then died before
+  // answering: its row is in progress for a minute.
   SystemRandom random;
   UuidV7Generator owner_ids(random);
-  domain::IdempotencyService dead(application().store(), *clock_, owner_ids,
-                                  domain::IdempotencySettings{});
   const std::string body = json::object().dump();
-  auto reserved = dead.Reserve({user.id, "orphan", "POST", kGenerate, http::Sha256Hex(body)});
-  ASSERT_TRUE(reserved.has_value());
+  const domain::IdempotencyRecord reservation{user.id,
+                                              "orphan",
+                                              "POST",
+                                              kGenerate,
+                                              http::Sha256Hex(body),
+                                              domain::IdempotencyState::kInProgress,
+                                              owner_ids.New(clock_->Now()),
+                                              clock_->Now() + seconds{60},
+                                              clock_->Now(),
+                                              std::nullopt};
+  ASSERT_TRUE(domain::Transact(application().store(), [&](domain::WriteTx& tx) -> Status {
+    auto inserted = tx.InsertIdempotencyKey(reservation);
+    if (!inserted) return inserted.error();
+    return {};
+  }));
   ExpectError(PostRaw(kGenerate, body, user.token, Key("orphan")), 409, "IDEMPOTENCY_IN_PROGRESS");
   clock_->Advance(seconds{59});
   ExpectError(PostRaw(kGenerate, body, user.token, Key("orphan")), 409, "IDEMPOTENCY_IN_PROGRESS");
@@ -241,6 +253,7 @@ TEST_F(IdempotencyApiTest, AKeyWhoseRequestDiedIsTakenOverWhenItsLeaseEnds) {
   EXPECT_EQ(PostRaw(kGenerate, body, user.token, Key("orphan")).Header("Idempotent-Replayed"),
             "true");
   EXPECT_EQ(CodesOf(user), "1");
+  EXPECT_EQ(KeysOf(user), "1");
 }
 
 TEST_F(IdempotencyApiTest, KeysAreForgottenAfterTheTtlAndPurgedByTheJob) {

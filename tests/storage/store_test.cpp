@@ -191,7 +191,8 @@ class StoreTest : public ::testing::Test {
     return p;
   }
 
-  // An in-progress Idempotency-Key row of `user` created at `now` with a lease of a minute.
+  // An in-progress Idempotency-Key row of `user` created at `now` with a lease of a minute (as an
+  // earlier version reserved keys).
   domain::IdempotencyRecord NewKeyRecord(const std::string& user, const std::string& key,
                                          TimePoint now = kNow, std::string body = "abc") {
     return domain::IdempotencyRecord{user,
@@ -205,18 +206,22 @@ class StoreTest : public ::testing::Test {
                                      now,
                                      std::nullopt};
   }
+  // A completed row, stored with `response`, as the service writes them.
+  domain::IdempotencyRecord NewCompletedKey(const std::string& user, const std::string& key,
+                                            const domain::StoredResponse& response,
+                                            TimePoint now = kNow, std::string body = "abc") {
+    auto record = NewKeyRecord(user, key, now, std::move(body));
+    record.state = domain::IdempotencyState::kCompleted;
+    record.lease_until = now;
+    record.response = response;
+    return record;
+  }
   bool InsertKey(const domain::IdempotencyRecord& record, Store* store = nullptr) {
     return Must(Step([&](WriteTx& tx) { return tx.InsertIdempotencyKey(record); }, store));
   }
   std::optional<domain::IdempotencyRecord> FindKey(const std::string& user,
                                                    const std::string& key) {
     return Must(Step([&](WriteTx& tx) { return tx.FindIdempotencyKey(user, key); }));
-  }
-  bool CompleteKey(const domain::IdempotencyRecord& record, const std::string& owner,
-                   const domain::StoredResponse& response) {
-    return Must(Step([&](WriteTx& tx) {
-      return tx.CompleteIdempotencyKey({record.user_id, record.key, owner}, response, kNow);
-    }));
   }
 
   std::vector<Store*> Handles(int count) {
@@ -311,30 +316,6 @@ TEST_F(StoreTest, WriteCommitsOnSuccessAndRollsBackOnError) {
     return 42;
   });
   EXPECT_EQ(Must(value), 42);
-}
-
-// A deferred write is a write in every way a reader can see: committed on success, rolled back
-// on error (only its flush to disk is left to the database).
-TEST_F(StoreTest, DeferredWriteCommitsOnSuccessAndRollsBackOnError) {
-  const std::string kept = NewId();
-  const std::string dropped = NewId();
-  MustOk(domain::Transact(
-      *store_,
-      [&](WriteTx& tx) {
-        return tx.UpsertUser({kept, std::nullopt}, kNow);
-      },
-      domain::Durability::kDeferred));
-  const auto refused = domain::Transact(
-      *store_,
-      [&](WriteTx& tx) -> Status {
-        if (auto s = tx.UpsertUser({dropped, std::nullopt}, kNow); !s) return s;
-        return domain::errors::Invalid("refused by the use case");
-      },
-      domain::Durability::kDeferred);
-  ASSERT_FALSE(refused.has_value());
-  EXPECT_EQ(refused.error().machine(), "VALIDATION_ERROR");
-  EXPECT_TRUE(Must(store_->FindUser(kept)).has_value());
-  EXPECT_EQ(Must(store_->FindUser(dropped)), std::nullopt);
 }
 
 TEST_F(StoreTest, UpsertUserCreatesThenUpdatesEmail) {
@@ -1332,56 +1313,40 @@ TEST_F(StoreTest, RaceEventFeedReadWhileWritingSeesEveryCommittedEventOnce) {
 
 // --- idempotency keys --------------------------------------------------------------------------
 
-TEST_F(StoreTest, IdempotencyKeyInsertFindCompleteAndRelease) {
-  const std::string user = NewId();  // keys are reserved before the user row exists
-  const auto first = NewKeyRecord(user, "key-1");
-  EXPECT_TRUE(InsertKey(first));
-  EXPECT_EQ(FindKey(user, "key-1"), first);
-  EXPECT_FALSE(InsertKey(NewKeyRecord(user, "key-1")));  // the caller already has that key
-  EXPECT_EQ(FindKey(user, "key-1")->owner, first.owner);
-  EXPECT_TRUE(InsertKey(NewKeyRecord(NewId(), "key-1")));  // another caller's is another key
-  EXPECT_EQ(FindKey(user, "key-2"), std::nullopt);
-
-  // Only the owner completes, once; the response comes back byte for byte.
+TEST_F(StoreTest, IdempotencyKeyInsertAndFind) {
+  const std::string user = NewId();  // no foreign key: a key may come before the user row
+  // The response comes back byte for byte, from the write side and the read side.
   const domain::StoredResponse response{
       201, "Content-Type: application/json\nX-Extra: a: b\n",
       "{\"message\":\"caf\u00e9 \u2713\",\"requestId\":\"r-1\"}\n\ttail"};
-  EXPECT_FALSE(CompleteKey(first, NewId(), response));
-  EXPECT_TRUE(CompleteKey(first, first.owner, response));
-  EXPECT_FALSE(CompleteKey(first, first.owner, response));
-  auto completed = *FindKey(user, "key-1");
-  EXPECT_EQ(completed.state, domain::IdempotencyState::kCompleted);
-  EXPECT_EQ(completed.response, response);
-  EXPECT_EQ(completed.created_at, first.created_at);
-
-  // Release deletes only an in-progress row of its owner.
-  const domain::IdempotencyClaim done{user, "key-1", first.owner};
-  MustOk(Step([&](WriteTx& tx) { return tx.ReleaseIdempotencyKey(done); }));
-  EXPECT_TRUE(FindKey(user, "key-1").has_value());
-  const auto running = NewKeyRecord(user, "key-3");
-  EXPECT_TRUE(InsertKey(running));
-  MustOk(Step([&](WriteTx& tx) { return tx.ReleaseIdempotencyKey({user, "key-3", NewId()}); }));
-  EXPECT_TRUE(FindKey(user, "key-3").has_value());
-  MustOk(Step([&](WriteTx& tx) {
-    return tx.ReleaseIdempotencyKey({user, "key-3", running.owner});
-  }));
-  EXPECT_EQ(FindKey(user, "key-3"), std::nullopt);
+  const auto first = NewCompletedKey(user, "key-1", response);
+  EXPECT_TRUE(InsertKey(first));
+  EXPECT_EQ(FindKey(user, "key-1"), first);
+  EXPECT_EQ(Must(store_->FindIdempotencyKey(user, "key-1")), first);
+  EXPECT_FALSE(InsertKey(NewCompletedKey(user, "key-1", {400, "", "{}"})));  // already has it
+  EXPECT_EQ(FindKey(user, "key-1"), first);
+  EXPECT_TRUE(InsertKey(NewCompletedKey(NewId(), "key-1", response)));  // another caller's
+  EXPECT_EQ(FindKey(user, "key-2"), std::nullopt);
+  EXPECT_EQ(Must(store_->FindIdempotencyKey(user, "key-2")), std::nullopt);
+  // A reservation of an earlier version reads back in progress, without a response.
+  const auto reserved = NewKeyRecord(user, "key-3");
+  EXPECT_TRUE(InsertKey(reserved));
+  EXPECT_EQ(Must(store_->FindIdempotencyKey(user, "key-3")), reserved);
 }
 
 TEST_F(StoreTest, IdempotencyKeyReplaceIsConditionalOnTheOwner) {
   const std::string user = NewId();
-  const auto first = NewKeyRecord(user, "k");
+  const auto first = NewCompletedKey(user, "k", {200, "", "{}"});
   EXPECT_TRUE(InsertKey(first));
-  EXPECT_TRUE(CompleteKey(first, first.owner, {200, "", "{}"}));
-  // A takeover replaces everything, the stored response included.
-  auto taker = NewKeyRecord(user, "k", Hours(kNow, 30), "def");
+  // A replacement replaces everything, the stored response included.
+  auto taker = NewCompletedKey(user, "k", {201, "X-A: b\n", "taker"}, Hours(kNow, 30), "def");
   taker.method = "PUT";
   taker.path = "/api/other";
   EXPECT_TRUE(
       Must(Step([&](WriteTx& tx) { return tx.ReplaceIdempotencyKey(taker, first.owner); })));
   EXPECT_EQ(FindKey(user, "k"), taker);
-  // A second taker who saw the first owner changes nothing.
-  const auto late = NewKeyRecord(user, "k", Hours(kNow, 30), "fff");
+  // A second one who saw the first owner changes nothing.
+  const auto late = NewCompletedKey(user, "k", {201, "", "late"}, Hours(kNow, 30), "fff");
   EXPECT_FALSE(
       Must(Step([&](WriteTx& tx) { return tx.ReplaceIdempotencyKey(late, first.owner); })));
   EXPECT_FALSE(Must(Step([&](WriteTx& tx) {
@@ -1393,13 +1358,12 @@ TEST_F(StoreTest, IdempotencyKeyReplaceIsConditionalOnTheOwner) {
 TEST_F(StoreTest, DeleteExpiredIdempotencyKeysKeepsYoungAndRunningOnes) {
   const std::string user = NewId();
   const TimePoint cutoff = Hours(kNow, -24);
-  const auto old_done = NewKeyRecord(user, "old-done", Hours(kNow, -25));
+  const auto old_done = NewCompletedKey(user, "old-done", {201, "", "{}"}, Hours(kNow, -25));
   const auto old_dead = NewKeyRecord(user, "old-dead", cutoff);  // at the cutoff: expired
   auto old_running = NewKeyRecord(user, "old-running", Hours(kNow, -25));
   old_running.lease_until = kNow + std::chrono::seconds{1};
   const auto young = NewKeyRecord(user, "young", Hours(kNow, -23));
   for (const auto& r : {old_done, old_dead, old_running, young}) EXPECT_TRUE(InsertKey(r));
-  EXPECT_TRUE(CompleteKey(old_done, old_done.owner, {201, "", "{}"}));
   auto purge = [&](int limit) {
     return Must(
         Step([&](WriteTx& tx) { return tx.DeleteExpiredIdempotencyKeys(cutoff, kNow, limit); }));

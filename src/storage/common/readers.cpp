@@ -149,4 +149,11 @@ domain::IdempotencyRecord ReadIdempotencyRecord(const Row& row) {
   return record;
 }
 
+IdempotencyResponseColumns ResponseColumnsOf(const domain::IdempotencyRecord& record) {
+  if (!record.response) return {};
+  // A record is stored with its response, so it completed when it was created.
+  return {record.created_at, record.response->status, record.response->headers,
+          record.response->body};
+}
+
 }  // namespace referrald::storage

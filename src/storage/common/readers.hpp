@@ -39,4 +39,14 @@ domain::LeaderboardEntry ReadLeaderboardEntry(const Row& row);
 // response_status, response_headers, response_body
 domain::IdempotencyRecord ReadIdempotencyRecord(const Row& row);
 
+// The idempotency_keys columns a record's response fills (completed_at, response_status,
+// response_headers, response_body): NULL without a response. Bound by both backends' writes.
+struct IdempotencyResponseColumns {
+  std::optional<TimePoint> completed_at;
+  std::optional<int> status;
+  std::optional<std::string> headers;
+  std::optional<std::string> body;
+};
+IdempotencyResponseColumns ResponseColumnsOf(const domain::IdempotencyRecord& record);
+
 }  // namespace referrald::storage

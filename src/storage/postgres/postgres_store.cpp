@@ -34,8 +34,6 @@ constexpr int kMaxAttempts = 5;
 
 constexpr char kPing[] = "SELECT 1";
 constexpr char kBegin[] = "BEGIN";
-// A commit that returns before its WAL is flushed (Store::WriteDeferred): this transaction only.
-constexpr char kBeginDeferred[] = "BEGIN; SET LOCAL synchronous_commit TO OFF";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
 
@@ -388,8 +386,9 @@ INSERT INTO job_runs (job, slot, claimed_at) VALUES ($1, $2, $3) ON CONFLICT DO 
 // the same key waits here until the first commits (then does nothing) or rolls back.
 constexpr char kInsertIdempotencyKey[] = R"sql(
 INSERT INTO idempotency_keys (user_id, idempotency_key, method, path, body_sha256, state, owner,
-                              lease_until, created_at)
-VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $8)
+                              lease_until, created_at, completed_at, response_status,
+                              response_headers, response_body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 ON CONFLICT DO NOTHING)sql";
 constexpr char kSelectIdempotencyKey[] = R"sql(
 SELECT user_id, idempotency_key, method, path, body_sha256, state, owner, lease_until, created_at,
@@ -399,18 +398,10 @@ FROM idempotency_keys WHERE user_id = $1 AND idempotency_key = $2)sql";
 // lock, then finds another owner and changes nothing.
 constexpr char kReplaceIdempotencyKey[] = R"sql(
 UPDATE idempotency_keys
-SET method = $3, path = $4, body_sha256 = $5, state = 'in_progress', owner = $6, lease_until = $7,
-    created_at = $8, completed_at = NULL, response_status = NULL, response_headers = NULL,
-    response_body = NULL
-WHERE user_id = $1 AND idempotency_key = $2 AND owner = $9)sql";
-constexpr char kCompleteIdempotencyKey[] = R"sql(
-UPDATE idempotency_keys
-SET state = 'completed', completed_at = $4, response_status = $5, response_headers = $6,
-    response_body = $7
-WHERE user_id = $1 AND idempotency_key = $2 AND owner = $3 AND state = 'in_progress')sql";
-constexpr char kReleaseIdempotencyKey[] = R"sql(
-DELETE FROM idempotency_keys
-WHERE user_id = $1 AND idempotency_key = $2 AND owner = $3 AND state = 'in_progress')sql";
+SET method = $3, path = $4, body_sha256 = $5, state = $6, owner = $7, lease_until = $8,
+    created_at = $9, completed_at = $10, response_status = $11, response_headers = $12,
+    response_body = $13
+WHERE user_id = $1 AND idempotency_key = $2 AND owner = $14)sql";
 // The conditions are repeated on the deleted row itself: a key taken over since the batch was
 // chosen (created_at moved) is re-checked under its row lock and kept.
 constexpr char kDeleteExpiredIdempotencyKeys[] = R"sql(
@@ -759,9 +750,11 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Result<bool> InsertIdempotencyKey(const domain::IdempotencyRecord& r) override {
     return guard_("InsertIdempotencyKey", [&]() -> Result<bool> {
+      const auto c = ResponseColumnsOf(r);
       return conn_
                  .Query(kInsertIdempotencyKey, deadline_, r.user_id, r.key, r.method, r.path,
-                        r.body_sha256, r.owner, r.lease_until, r.created_at)
+                        r.body_sha256, domain::ToString(r.state), r.owner, r.lease_until,
+                        r.created_at, c.completed_at, c.status, c.headers, c.body)
                  .affected() == 1;
     });
   }
@@ -777,28 +770,12 @@ class PostgresStore::Tx final : public domain::WriteTx {
   Result<bool> ReplaceIdempotencyKey(const domain::IdempotencyRecord& r,
                                      const std::string& expected_owner) override {
     return guard_("ReplaceIdempotencyKey", [&]() -> Result<bool> {
+      const auto c = ResponseColumnsOf(r);
       return conn_
                  .Query(kReplaceIdempotencyKey, deadline_, r.user_id, r.key, r.method, r.path,
-                        r.body_sha256, r.owner, r.lease_until, r.created_at, expected_owner)
+                        r.body_sha256, domain::ToString(r.state), r.owner, r.lease_until,
+                        r.created_at, c.completed_at, c.status, c.headers, c.body, expected_owner)
                  .affected() == 1;
-    });
-  }
-
-  Result<bool> CompleteIdempotencyKey(const domain::IdempotencyClaim& claim,
-                                      const domain::StoredResponse& response,
-                                      TimePoint now) override {
-    return guard_("CompleteIdempotencyKey", [&]() -> Result<bool> {
-      return conn_
-                 .Query(kCompleteIdempotencyKey, deadline_, claim.user_id, claim.key, claim.owner,
-                        now, response.status, response.headers, response.body)
-                 .affected() == 1;
-    });
-  }
-
-  Status ReleaseIdempotencyKey(const domain::IdempotencyClaim& claim) override {
-    return guard_("ReleaseIdempotencyKey", [&]() -> Status {
-      conn_.Query(kReleaseIdempotencyKey, deadline_, claim.user_id, claim.key, claim.owner);
-      return {};
     });
   }
 
@@ -951,20 +928,11 @@ Status PostgresStore::Migrate() {
 }
 
 Status PostgresStore::Write(const std::function<Status(domain::WriteTx&)>& work) {
-  return WriteWith(kBegin, work);
-}
-
-Status PostgresStore::WriteDeferred(const std::function<Status(domain::WriteTx&)>& work) {
-  return WriteWith(kBeginDeferred, work);
-}
-
-Status PostgresStore::WriteWith(const char* begin,
-                                const std::function<Status(domain::WriteTx&)>& work) {
   return Guarded(kBackend, "Write", [&]() -> Status {
     const auto deadline = Deadline();
     for (int attempt = 1;; ++attempt) {
       Lease lease = pool_->Acquire(deadline);
-      lease->ExecScript(begin, deadline);
+      lease->ExecScript(kBegin, deadline);
       Tx steps(*lease, deadline, options_.aggregate_shards);
       Status done = work(steps);
       if (!done) {
@@ -1003,6 +971,18 @@ Result<std::optional<domain::User>> PostgresStore::FindUser(const std::string& u
     if (result.rows() == 0) return std::optional<domain::User>();
     return std::optional<domain::User>(ReadUser(result.row(0)));
   });
+}
+
+Result<std::optional<domain::IdempotencyRecord>> PostgresStore::FindIdempotencyKey(
+    const std::string& user_id, const std::string& key) {
+  return Guarded(
+      kBackend, "FindIdempotencyKey", [&]() -> Result<std::optional<domain::IdempotencyRecord>> {
+        const auto deadline = Deadline();
+        Lease lease = pool_->Acquire(deadline);
+        const auto result = lease->Query(kSelectIdempotencyKey, deadline, user_id, key);
+        if (result.rows() == 0) return std::optional<domain::IdempotencyRecord>();
+        return std::optional<domain::IdempotencyRecord>(ReadIdempotencyRecord(result.row(0)));
+      });
 }
 
 Result<std::optional<domain::ReferralCode>> PostgresStore::FindNewestCode(

@@ -59,9 +59,10 @@ class PostgresStore final : public domain::Store {
   Status Migrate();
 
   Status Write(const std::function<Status(domain::WriteTx&)>& work) override;
-  Status WriteDeferred(const std::function<Status(domain::WriteTx&)>& work) override;
   Status Ping() override;
   Result<std::optional<domain::User>> FindUser(const std::string& user_id) override;
+  Result<std::optional<domain::IdempotencyRecord>> FindIdempotencyKey(
+      const std::string& user_id, const std::string& key) override;
   Result<std::optional<domain::ReferralCode>> FindNewestCode(const std::string& user_id) override;
   Result<std::optional<domain::Subscription>> FindActiveSubscription(
       const std::string& user_id) override;
@@ -102,8 +103,6 @@ class PostgresStore final : public domain::Store {
 
   explicit PostgresStore(PostgresOptions options);
   [[nodiscard]] std::chrono::steady_clock::time_point Deadline() const;
-  // Write and WriteDeferred: `begin` opens the transaction.
-  Status WriteWith(const char* begin, const std::function<Status(domain::WriteTx&)>& work);
   // Inside the caller's transaction on `conn`.
   static void RebuildAggregatesIn(postgres::Connection& conn, TimePoint now,
                                   std::chrono::steady_clock::time_point deadline);

@@ -337,8 +337,9 @@ INSERT INTO job_runs (job, slot, claimed_at) VALUES (?1, ?2, ?3) ON CONFLICT DO 
 // DO NOTHING on the primary key: the caller reads what is there instead.
 constexpr char kInsertIdempotencyKey[] = R"sql(
 INSERT INTO idempotency_keys (user_id, idempotency_key, method, path, body_sha256, state, owner,
-                              lease_until, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, 'in_progress', ?6, ?7, ?8)
+                              lease_until, created_at, completed_at, response_status,
+                              response_headers, response_body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
 ON CONFLICT DO NOTHING)sql";
 constexpr char kSelectIdempotencyKey[] = R"sql(
 SELECT user_id, idempotency_key, method, path, body_sha256, state, owner, lease_until, created_at,
@@ -347,18 +348,10 @@ FROM idempotency_keys WHERE user_id = ?1 AND idempotency_key = ?2)sql";
 // A takeover, conditional on the owner the taker saw: of two takers, one changes the row.
 constexpr char kReplaceIdempotencyKey[] = R"sql(
 UPDATE idempotency_keys
-SET method = ?3, path = ?4, body_sha256 = ?5, state = 'in_progress', owner = ?6, lease_until = ?7,
-    created_at = ?8, completed_at = NULL, response_status = NULL, response_headers = NULL,
-    response_body = NULL
-WHERE user_id = ?1 AND idempotency_key = ?2 AND owner = ?9)sql";
-constexpr char kCompleteIdempotencyKey[] = R"sql(
-UPDATE idempotency_keys
-SET state = 'completed', completed_at = ?4, response_status = ?5, response_headers = ?6,
-    response_body = ?7
-WHERE user_id = ?1 AND idempotency_key = ?2 AND owner = ?3 AND state = 'in_progress')sql";
-constexpr char kReleaseIdempotencyKey[] = R"sql(
-DELETE FROM idempotency_keys
-WHERE user_id = ?1 AND idempotency_key = ?2 AND owner = ?3 AND state = 'in_progress')sql";
+SET method = ?3, path = ?4, body_sha256 = ?5, state = ?6, owner = ?7, lease_until = ?8,
+    created_at = ?9, completed_at = ?10, response_status = ?11, response_headers = ?12,
+    response_body = ?13
+WHERE user_id = ?1 AND idempotency_key = ?2 AND owner = ?14)sql";
 constexpr char kDeleteExpiredIdempotencyKeys[] = R"sql(
 DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN (
   SELECT user_id, idempotency_key FROM idempotency_keys
@@ -666,9 +659,10 @@ class SqliteStore::Tx final : public domain::WriteTx {
 
   Result<bool> InsertIdempotencyKey(const domain::IdempotencyRecord& r) override {
     return guard_("InsertIdempotencyKey", [&]() -> Result<bool> {
+      const auto c = ResponseColumnsOf(r);
       Stmt(conn_, kInsertIdempotencyKey)
-          .Bind(r.user_id, r.key, r.method, r.path, r.body_sha256, r.owner, r.lease_until,
-                r.created_at)
+          .Bind(r.user_id, r.key, r.method, r.path, r.body_sha256, domain::ToString(r.state),
+                r.owner, r.lease_until, r.created_at, c.completed_at, c.status, c.headers, c.body)
           .Run();
       return conn_.Changes() == 1;
     });
@@ -687,30 +681,13 @@ class SqliteStore::Tx final : public domain::WriteTx {
   Result<bool> ReplaceIdempotencyKey(const domain::IdempotencyRecord& r,
                                      const std::string& expected_owner) override {
     return guard_("ReplaceIdempotencyKey", [&]() -> Result<bool> {
+      const auto c = ResponseColumnsOf(r);
       Stmt(conn_, kReplaceIdempotencyKey)
-          .Bind(r.user_id, r.key, r.method, r.path, r.body_sha256, r.owner, r.lease_until,
-                r.created_at, expected_owner)
+          .Bind(r.user_id, r.key, r.method, r.path, r.body_sha256, domain::ToString(r.state),
+                r.owner, r.lease_until, r.created_at, c.completed_at, c.status, c.headers, c.body,
+                expected_owner)
           .Run();
       return conn_.Changes() == 1;
-    });
-  }
-
-  Result<bool> CompleteIdempotencyKey(const domain::IdempotencyClaim& claim,
-                                      const domain::StoredResponse& response,
-                                      TimePoint now) override {
-    return guard_("CompleteIdempotencyKey", [&]() -> Result<bool> {
-      Stmt(conn_, kCompleteIdempotencyKey)
-          .Bind(claim.user_id, claim.key, claim.owner, now, response.status, response.headers,
-                response.body)
-          .Run();
-      return conn_.Changes() == 1;
-    });
-  }
-
-  Status ReleaseIdempotencyKey(const domain::IdempotencyClaim& claim) override {
-    return guard_("ReleaseIdempotencyKey", [&]() -> Status {
-      Stmt(conn_, kReleaseIdempotencyKey).Bind(claim.user_id, claim.key, claim.owner).Run();
-      return {};
     });
   }
 
@@ -923,11 +900,6 @@ Status SqliteStore::Write(const std::function<Status(domain::WriteTx&)>& work) {
   });
 }
 
-// synchronous=NORMAL in WAL mode: no commit waits for the disk, deferred or not.
-Status SqliteStore::WriteDeferred(const std::function<Status(domain::WriteTx&)>& work) {
-  return Write(work);
-}
-
 Status SqliteStore::Ping() {
   Status status = Guarded(kBackend, "Ping", [&]() -> Status {
     ReadLease lease = AcquireReader();
@@ -946,6 +918,18 @@ Result<std::optional<domain::User>> SqliteStore::FindUser(const std::string& use
     if (!select.Step()) return std::optional<domain::User>();
     return std::optional<domain::User>(ReadUser(select));
   });
+}
+
+Result<std::optional<domain::IdempotencyRecord>> SqliteStore::FindIdempotencyKey(
+    const std::string& user_id, const std::string& key) {
+  return Guarded(kBackend, "FindIdempotencyKey",
+                 [&]() -> Result<std::optional<domain::IdempotencyRecord>> {
+                   ReadLease lease = AcquireReader();
+                   Stmt select(*lease, kSelectIdempotencyKey);
+                   select.Bind(user_id, key);
+                   if (!select.Step()) return std::optional<domain::IdempotencyRecord>();
+                   return std::optional<domain::IdempotencyRecord>(ReadIdempotencyRecord(select));
+                 });
 }
 
 Result<std::optional<domain::ReferralCode>> SqliteStore::FindNewestCode(

@@ -54,9 +54,10 @@ class SqliteStore final : public domain::Store {
   Status Migrate();
 
   Status Write(const std::function<Status(domain::WriteTx&)>& work) override;
-  Status WriteDeferred(const std::function<Status(domain::WriteTx&)>& work) override;
   Status Ping() override;
   Result<std::optional<domain::User>> FindUser(const std::string& user_id) override;
+  Result<std::optional<domain::IdempotencyRecord>> FindIdempotencyKey(
+      const std::string& user_id, const std::string& key) override;
   Result<std::optional<domain::ReferralCode>> FindNewestCode(const std::string& user_id) override;
   Result<std::optional<domain::Subscription>> FindActiveSubscription(
       const std::string& user_id) override;
