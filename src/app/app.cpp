@@ -165,7 +165,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.jwt = std::make_unique<http::JwtVerifier>(s.config.jwt_secret);
   const bool sqlite = s.config.database_url.rfind("sqlite:", 0) == 0;
   const int workers = s.config.http_worker_threads > 0 ? s.config.http_worker_threads
-                      : sqlite                         ? 4
+                      : sqlite                         ? Config::kSqliteWorkerThreads
                                                        : s.config.db_pool_size;
   s.abuse = std::make_unique<domain::AbuseGuard>(s.config.abuse, *s.clock);
   http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,

@@ -32,9 +32,12 @@ struct Config {
   domain::IdempotencySettings idempotency;  // IDEMPOTENCY_TTL_HOURS (contract section 10)
   std::string log_level = "info";           // trace, debug, info, warn, error, off
   std::string log_format = "text";          // text, json
-  // Threads that run handlers; 0 (unset): 4 on SQLite (one writer at a time), DB_POOL_SIZE on
-  // PostgreSQL (one per connection, so that concurrent commits share the server's flushes).
+  // Threads that run handlers; 0 (unset): kSqliteWorkerThreads on SQLite (the writes of the
+  // threads waiting for the one writer are committed together: more threads, larger batches),
+  // DB_POOL_SIZE on PostgreSQL (one per connection, so that concurrent commits share the
+  // server's flushes).
   int http_worker_threads = 0;
+  static constexpr int kSqliteWorkerThreads = 16;
   domain::AbuseLimits abuse;         // RATE_LIMIT_* (contract section 9)
   bool trust_forwarded_for = false;  // the client address is X-Forwarded-For's last hop
   // Webhooks (contract §10): URLs may point at loopback/private addresses.

@@ -318,6 +318,43 @@ TEST_F(StoreTest, WriteCommitsOnSuccessAndRollsBackOnError) {
   EXPECT_EQ(Must(value), 42);
 }
 
+// Concurrent writes succeed or fail alone, whether or not the backend commits them together
+// (SQLite's group commit runs them in one transaction, each in a savepoint): a work that fails or
+// throws after writing leaves nothing, and every other one commits.
+TEST_F(StoreTest, ConcurrentWritesSucceedOrFailAlone) {
+  constexpr int kThreads = 24;
+  std::vector<Status> results(kThreads);
+  const auto handles = Handles(2);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < kThreads; ++i) ids.push_back(NewId());
+    RunConcurrently(kThreads, [&](int i) {
+      const auto idx = static_cast<std::size_t>(i);
+      const std::string& id = ids[idx];
+      results[idx] = handles[idx % 2]->Write([&](WriteTx& tx) -> Status {
+        if (auto s = tx.UpsertUser({id, std::nullopt}, kNow); !s) return s;
+        if (i % 3 == 1) return domain::errors::Invalid("refused by the use case");
+        if (i % 3 == 2) throw std::runtime_error("a bug in the use case");
+        return {};
+      });
+    });
+    for (int i = 0; i < kThreads; ++i) {
+      const auto idx = static_cast<std::size_t>(i);
+      const std::string& id = ids[idx];
+      SCOPED_TRACE(i);
+      if (i % 3 == 0) {
+        EXPECT_TRUE(results[idx].has_value());
+        EXPECT_TRUE(Must(store_->FindUser(id)).has_value());
+      } else {
+        ASSERT_FALSE(results[idx].has_value());
+        EXPECT_EQ(results[idx].error().machine(),
+                  i % 3 == 1 ? "VALIDATION_ERROR" : "INTERNAL_ERROR");
+        EXPECT_EQ(Must(store_->FindUser(id)), std::nullopt);
+      }
+    }
+  }
+}
+
 TEST_F(StoreTest, UpsertUserCreatesThenUpdatesEmail) {
   EXPECT_EQ(Must(store_->FindUser(NewId())), std::nullopt);
 

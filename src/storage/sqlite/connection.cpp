@@ -19,6 +19,9 @@ constexpr char kBeginImmediate[] = "BEGIN IMMEDIATE";
 constexpr char kBeginRead[] = "BEGIN";
 constexpr char kCommit[] = "COMMIT";
 constexpr char kRollback[] = "ROLLBACK";
+constexpr char kSavepoint[] = "SAVEPOINT part";
+constexpr char kRollbackToSavepoint[] = "ROLLBACK TO part";
+constexpr char kReleaseSavepoint[] = "RELEASE part";
 
 // SQLITE_TRANSIENT without the old-style cast of its macro.
 // NOLINTBEGIN(performance-no-int-to-ptr): the value SQLite defines it as
@@ -126,6 +129,8 @@ void Connection::Exec(const char* sql) {
   if (rc != SQLITE_OK) Fail(rc);
 }
 
+bool Connection::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
 void Connection::RollbackQuietly() {
   if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, kRollback, nullptr, nullptr, nullptr);
 }
@@ -194,6 +199,12 @@ void WriteTransaction::Commit() {
   conn_.Exec(kCommit);
   committed_ = true;
 }
+
+void WriteTransaction::Savepoint() { conn_.Exec(kSavepoint); }
+
+void WriteTransaction::RollbackToSavepoint() { conn_.Exec(kRollbackToSavepoint); }
+
+void WriteTransaction::ReleaseSavepoint() { conn_.Exec(kReleaseSavepoint); }
 
 ReadTransaction::ReadTransaction(Connection& conn) : conn_(conn) { conn_.Exec(kBeginRead); }
 

@@ -41,6 +41,8 @@ class Connection {
   // Runs SQL without results (may hold several statements).
   void Exec(const char* sql);
   void RollbackQuietly();
+  // Whether a transaction is open (SQLite ends one by itself after some errors).
+  [[nodiscard]] bool InTransaction() const;
   [[nodiscard]] std::int64_t Changes() const { return sqlite3_changes64(db_); }
 
  private:
@@ -110,6 +112,10 @@ class WriteTransaction {
   WriteTransaction(const WriteTransaction&) = delete;
   WriteTransaction& operator=(const WriteTransaction&) = delete;
   void Commit();
+  // One savepoint at a time inside the transaction: a part that can be undone alone.
+  void Savepoint();
+  void RollbackToSavepoint();
+  void ReleaseSavepoint();
 
  private:
   Connection& conn_;

@@ -467,6 +467,10 @@ std::string SinceText(std::optional<int> window_days, TimePoint now) {
 
 }  // namespace
 
+// Write requests committed together at most (sqlite/group_commit.hpp): enough to share the WAL
+// pages of a burst, few enough that the last of a batch does not wait long for the others.
+constexpr std::size_t kMaxWriteBatch = 32;
+
 // --- the steps of a write transaction, on the writer connection ---------------------------------
 
 class SqliteStore::Tx final : public domain::WriteTx {
@@ -816,7 +820,8 @@ SqliteStore::SqliteStore(std::string path, bool in_memory, const SqliteOptions& 
       readers_(in_memory
                    ? nullptr
                    : std::make_unique<sqlite::ReaderPool>(
-                         path_, options.max_readers, static_cast<int>(options.timeout.count()))) {}
+                         path_, options.max_readers, static_cast<int>(options.timeout.count()))),
+      group_commit_(kMaxWriteBatch, options.timeout) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -889,15 +894,37 @@ Status SqliteStore::Migrate() {
 }
 
 Status SqliteStore::Write(const std::function<Status(domain::WriteTx&)>& work) {
-  return Guarded(kBackend, "Write", [&]() -> Status {
+  return group_commit_.Submit(
+      work, [this](std::span<sqlite::GroupCommit::Request* const> batch) { RunBatch(batch); });
+}
+
+void SqliteStore::RunBatch(std::span<sqlite::GroupCommit::Request* const> batch) {
+  const bool alone = batch.size() == 1;
+  const Status outcome = Guarded(kBackend, "Write", [&]() -> Status {
     auto lock = LockWriter();
     sqlite::WriteTransaction transaction(*writer_);
-    Tx steps(*writer_);
-    Status done = work(steps);
-    if (!done) return done;  // rolled back as `transaction` goes
+    for (sqlite::GroupCommit::Request* request : batch) {
+      if (!alone) transaction.Savepoint();
+      Tx steps(*writer_);
+      request->status = Guarded(kBackend, "Write", [&] { return (*request->work)(steps); });
+      if (!writer_->InTransaction()) {
+        throw StorageError(StorageError::Kind::kUnavailable, "the write transaction ended early");
+      }
+      if (alone) break;
+      // A request that failed leaves nothing behind; the others go on.
+      if (!request->status) transaction.RollbackToSavepoint();
+      transaction.ReleaseSavepoint();
+    }
+    if (alone && !batch.front()->status) return {};  // rolled back as `transaction` goes
     transaction.Commit();
     return {};
   });
+  if (outcome) return;
+  // Nothing of the batch committed: every request that had succeeded fails with it (and those
+  // that did not run yet, whose status is still success).
+  for (sqlite::GroupCommit::Request* request : batch) {
+    if (request->status) request->status = outcome.error();
+  }
 }
 
 Status SqliteStore::Ping() {

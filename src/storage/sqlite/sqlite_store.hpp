@@ -15,6 +15,7 @@
 
 #include "domain/store.hpp"
 #include "storage/migrations.hpp"
+#include "storage/sqlite/group_commit.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -98,6 +99,8 @@ class SqliteStore final : public domain::Store {
   SqliteStore(std::string path, bool in_memory, const SqliteOptions& options);
   ReadLease AcquireReader();
   std::unique_lock<std::timed_mutex> LockWriter();
+  // Runs a batch of Write requests in one transaction (see sqlite/group_commit.hpp).
+  void RunBatch(std::span<sqlite::GroupCommit::Request* const> batch);
   // Inside the caller's write transaction on `conn`.
   static void RebuildAggregatesIn(sqlite::Connection& conn, TimePoint now);
 
@@ -108,6 +111,7 @@ class SqliteStore final : public domain::Store {
   std::timed_mutex writer_mutex_;
   std::unique_ptr<sqlite::Connection> writer_;  // guarded by writer_mutex_
   std::unique_ptr<sqlite::ReaderPool> readers_;
+  sqlite::GroupCommit group_commit_;
 };
 
 }  // namespace referrald::storage
