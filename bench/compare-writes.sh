@@ -68,6 +68,8 @@ round() {
   "$bin/referrald-bench" seed --database-url "$database_url" --out "$tokens" \
     --jwt-secret "$secret" --referrals "$size" --tokens 60000 \
     --threads "$([ "$backend" = postgres ] && echo 4 || echo 1)" >/dev/null 2>>"$work/seed.log"
+  # The seed's dirty pages go to disk now, not in the kernel's writeback during a measurement.
+  sync
   start_server "$bin/referrald" "$database_url"
   local s scenario method path mode file line
   for s in "generate-code|POST|/api/referral/generate-code|token|$tokens/generate.tokens" \
