@@ -4,7 +4,7 @@
 
 PRESET ?= release
 # The tests that race threads or processes on purpose: what `make tsan` runs (a CTest regex).
-RACE_TESTS ?= Race|Concurrent|MultiInstance|Overlapping|AcrossInstances|StartingTogether|PoolWaits|WorkerTest|Sigterm
+RACE_TESTS ?= Race|Concurrent|GroupCommit|MultiInstance|Overlapping|AcrossInstances|StartingTogether|PoolWaits|WorkerTest|Sigterm
 # make fuzz-long FUZZ_SECONDS=600 FUZZ_TARGETS="request jwt"
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
