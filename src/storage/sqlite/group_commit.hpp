@@ -28,7 +28,7 @@ class GroupCommit {
 
   // One request of a batch: its work, and what it ended with (set by the batch runner).
   struct Request {
-    const Work* work;
+    const Work* work = nullptr;
     Status status;
   };
   // Runs `batch` in one transaction and sets each request's status. Must not throw.
