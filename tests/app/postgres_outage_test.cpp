@@ -102,7 +102,8 @@ TEST_F(PostgresOutageTest, RequestsAnswer503WhileTheDatabaseIsDownAndRecoverWith
   SystemRandom random;
   auto new_token = [&] { return RealTimeToken(NewUuidV7(SystemClock().Now(), random), "o@x.io"); };
   ASSERT_EQ(SendRequest(port, "GET", "/health", "", "").status, 200);
-  ASSERT_EQ(SendRequest(port, "POST", "/api/referral/generate-code", "{}", new_token()).status, 201);
+  ASSERT_EQ(SendRequest(port, "POST", "/api/referral/generate-code", "{}", new_token()).status,
+            201);
 
   // Requests in flight: three writes wait on a lock while PostgreSQL stops under them.
   {
@@ -137,8 +138,8 @@ TEST_F(PostgresOutageTest, RequestsAnswer503WhileTheDatabaseIsDownAndRecoverWith
   // While it is down: new requests fail fast and cleanly, /health says so, nothing crashes.
   for (const std::string path : {"/api/referral/stats", "/api/referral/generate-code"}) {
     const auto start = SteadyClock::now();
-    const auto reply = SendRequest(port, path == "/api/referral/stats" ? "GET" : "POST", path,
-                                   "{}", new_token());
+    const auto reply =
+        SendRequest(port, path == "/api/referral/stats" ? "GET" : "POST", path, "{}", new_token());
     ExpectError(reply, 503, "DATABASE_UNAVAILABLE");
     EXPECT_LT(std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start).count(),
               kTimeoutMs + 1500);
