@@ -112,10 +112,7 @@ App::~App() { Stop(); }
 Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> clock,
                                          std::shared_ptr<RandomSource> random,
                                          std::shared_ptr<IdGenerator> ids) {
-  if (config.jwt_secret.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidConfig,
-                     "JWT_SECRET: required to serve (see README: make run creates one in .env)");
-  }
+  if (Status secret = CheckJwtSecretForTokens(config.jwt_secret); !secret) return secret.error();
   std::unique_ptr<App> app(new App());
   Impl& s = *app->impl_;
   s.config = std::move(config);
@@ -170,6 +167,8 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.abuse = std::make_unique<domain::AbuseGuard>(s.config.abuse, *s.clock);
   http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,
                               s.config.trust_forwarded_for};
+  options.cors_allowed_origins = s.config.cors_allowed_origins;
+  options.json_access_log = s.config.log_format == "json";
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
                                   *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency,

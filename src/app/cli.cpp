@@ -1,22 +1,21 @@
 #include "app/cli.hpp"
 
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <string>
 
 #include "app/app.hpp"
 #include "app/config.hpp"
+#include "app/logging.hpp"
 #include "domain/read_model_check.hpp"
 #include "http/json_mapping.hpp"
 #include "http/jwt.hpp"
 #include "util/uuid.hpp"
+#include "util/version.hpp"
 
 namespace referrald::app {
 namespace {
@@ -38,43 +37,43 @@ std::optional<Config> LoadOrReport() {
   return *config;
 }
 
-// Writes the log message JSON-escaped, for LOG_FORMAT=json.
-class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, const std::tm& /*tm*/,
-              spdlog::memory_buf_t& dest) override {
-    const std::string escaped = nlohmann::json(std::string(msg.payload.data(), msg.payload.size()))
-                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    // Drop the surrounding quotes: the pattern supplies them.
-    dest.append(escaped.data() + 1, escaped.data() + escaped.size() - 1);
-  }
-  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonEscapedMessage>();
-  }
-};
+// Exit codes shared by every command (each documents its others).
+constexpr int kExitConfig = 2;  // bad configuration
+constexpr int kExitUsage = 2;   // a command line CLI11 cannot parse
 
-// `serve` logs to stdout; the one-shot commands log to stderr so stdout carries only their result.
-void SetUpLogging(const Config& config, bool to_stderr = false) {
-  if (to_stderr) spdlog::set_default_logger(spdlog::stderr_color_mt("referrald"));
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  if (config.log_format == "json") {
-    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%*"})");
-    spdlog::set_formatter(std::move(formatter));
-  } else {
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
-  }
+// The one-shot commands log to stderr so that stdout carries only their result.
+void SetUpCommandLogging(const Config& config) {
+  SetUpLogging(config.log_format == "json" ? LogFormat::kJson : LogFormat::kText, config.log_level,
+               /*to_stderr=*/true);
 }
 
+// serve writes every line, its own and spdlog's, on stdout and stderr in the LOG_FORMAT format:
+// with json, each is one JSON object (contract section 13).
 int Serve() {
-  auto config = LoadOrReport();
-  if (!config) return 2;
-  SetUpLogging(*config);
-  if (config->jwt_secret.empty()) {
-    std::cerr << "referrald: invalid configuration: JWT_SECRET: required by serve "
-                 "(set it in the environment or .env; `make run` creates one)\n";
-    return 2;
+  auto env = ReadEnvironment(kDotEnv);
+  // Known before the configuration is: a configuration error is a JSON line too.
+  const LogFormat format = env && env->count("LOG_FORMAT") != 0 && env->at("LOG_FORMAT") == "json"
+                               ? LogFormat::kJson
+                               : LogFormat::kText;
+  const auto fail = [format](const std::string& message) {
+    std::cerr << FormatLine(format, "error", "referrald: " + message) << std::flush;
+  };
+  const auto say = [format](std::string_view message) {
+    std::cout << FormatLine(format, "info", message);
+  };
+  if (!env) {
+    fail(env.error().message);
+    return kExitConfig;
+  }
+  auto config = LoadConfig(*env);
+  if (!config) {
+    fail("invalid configuration: " + config.error().message);
+    return kExitConfig;
+  }
+  SetUpLogging(format, config->log_level, /*to_stderr=*/false);
+  if (Status secret = CheckJwtSecretForTokens(config->jwt_secret); !secret) {
+    fail("invalid configuration: " + secret.error().message);
+    return kExitConfig;
   }
   // Block the shutdown signals before any thread starts so only sigwait below receives them.
   sigset_t signals;
@@ -85,27 +84,25 @@ int Serve() {
 
   auto app = App::Create(*config);
   if (!app) {
-    std::cerr << "referrald: " << app.error().message << "\n";
-    return 2;
+    fail(app.error().message);
+    return kExitConfig;
   }
   if (auto started = (*app)->Start(); !started) {
-    std::cerr << "referrald: " << started.error().message << "\n";
-    return 2;
+    fail(started.error().message);
+    return kExitConfig;
   }
-  std::cout << "🚀 referrald listening on http://" << config->host << ":" << (*app)->port()
-            << " (database "
-            << (config->database_url.rfind("sqlite:", 0) == 0 ? config->database_url : "postgres")
-            << ")\n"
-            << "   Mint a token: build/release/referrald token --sub "
-               "11111111-1111-4111-8111-111111111111 --email alice@example.com [--role admin]\n";
+  say("🚀 referrald listening on http://" + config->host + ":" + std::to_string((*app)->port()) +
+      " (database " +
+      (config->database_url.rfind("sqlite:", 0) == 0 ? config->database_url : "postgres") + ")");
+  say("   Mint a token: build/release/referrald token --sub 11111111-1111-4111-8111-111111111111 "
+      "--email alice@example.com [--role admin]");
   if ((*app)->worker_running()) {
-    std::cout << "✅ Automation worker started successfully\n📅 Scheduled jobs:\n";
-    for (const auto& line : DescribeSchedule(*config, SystemClock().Now())) {
-      std::cout << "  - " << line << "\n";
-    }
+    say("✅ Automation worker started successfully");
+    say("📅 Scheduled jobs:");
+    for (const auto& line : DescribeSchedule(*config, SystemClock().Now())) say("  - " + line);
   } else {
-    std::cout << "⏸  Automation worker disabled (ENABLE_AUTOMATION_WORKER=false); "
-                 "jobs run only when triggered\n";
+    say("⏸  Automation worker disabled (ENABLE_AUTOMATION_WORKER=false); jobs run only when "
+        "triggered");
   }
   std::cout << std::flush;
   int received = 0;
@@ -118,8 +115,8 @@ int Serve() {
 
 int Migrate() {
   auto config = LoadOrReport();
-  if (!config) return 2;
-  SetUpLogging(*config, /*to_stderr=*/true);
+  if (!config) return kExitConfig;
+  SetUpCommandLogging(*config);
   auto store = OpenStore(*config);
   if (!store) {
     std::cerr << "referrald: " << store.error().message << "\n";
@@ -132,14 +129,14 @@ int Migrate() {
 int Token(const std::string& sub, const std::string& email, const std::string& role,
           std::int64_t ttl) {
   auto config = LoadOrReport();
-  if (!config) return 2;
-  if (config->jwt_secret.empty()) {
-    std::cerr << "referrald: invalid configuration: JWT_SECRET: required by token\n";
-    return 2;
+  if (!config) return kExitConfig;
+  if (Status secret = CheckJwtSecretForTokens(config->jwt_secret); !secret) {
+    std::cerr << "referrald: invalid configuration: " << secret.error().message << "\n";
+    return kExitConfig;
   }
   if (!IsUuid(sub)) {
     std::cerr << "referrald: --sub must be a UUID\n";
-    return 2;
+    return kExitUsage;
   }
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(SystemClock().Now().time_since_epoch())
@@ -158,8 +155,8 @@ int Token(const std::string& sub, const std::string& email, const std::string& r
 // Exit 0 on success, 1 when the job failed, 2 for an unknown job or bad configuration.
 int RunJob(const std::string& name) {
   auto config = LoadOrReport();
-  if (!config) return 2;
-  SetUpLogging(*config, /*to_stderr=*/true);
+  if (!config) return kExitConfig;
+  SetUpCommandLogging(*config);
   if (!domain::JobRunner::IsKnown(name)) {
     std::string names;
     for (const auto known : domain::JobRunner::Names()) {
@@ -192,8 +189,8 @@ int RunJob(const std::string& name) {
 // 2 for bad configuration, 3 when the database failed.
 int VerifyAggregates(bool repair) {
   auto config = LoadOrReport();
-  if (!config) return 2;
-  SetUpLogging(*config, /*to_stderr=*/true);
+  if (!config) return kExitConfig;
+  SetUpCommandLogging(*config);
   auto clock = std::make_shared<SystemClock>();
   auto store = OpenStore(*config, clock);
   if (!store) {
@@ -230,11 +227,43 @@ int VerifyAggregates(bool repair) {
   return 1;
 }
 
+// What a usage error's message adds: the subcommands and options valid where parsing stopped
+// (the innermost subcommand it had entered).
+std::string UsageHint(const CLI::App& cli) {
+  const CLI::App* at = &cli;
+  std::string command = "referrald";
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const CLI::App* sub : at->get_subcommands()) {
+      if (sub->parsed()) {
+        at = sub;
+        command += " " + sub->get_name();
+        deeper = true;
+        break;
+      }
+    }
+  }
+  std::string hint;
+  std::string names;
+  for (const CLI::App* sub : at->get_subcommands({})) {
+    names.append(names.empty() ? "" : ", ").append(sub->get_name());
+  }
+  if (!names.empty()) hint += "valid subcommands of `" + command + "`: " + names + "\n";
+  names.clear();
+  for (const CLI::Option* option : at->get_options()) {
+    names.append(names.empty() ? "" : ", ").append(option->get_name());
+  }
+  if (!names.empty()) hint += "valid options of `" + command + "`: " + names + "\n";
+  return hint + "run `" + command + " --help` for more\n";
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
   CLI::App cli{"referrald: a referral-program service (codes, referrals, rewards, analytics)"};
   cli.require_subcommand(0, 1);
+  cli.set_version_flag("--version", "referrald " + std::string(Version()),
+                       "Print the version and exit");
 
   auto* serve =
       cli.add_subcommand("serve", "Serve the HTTP API and the automation worker (default)");
@@ -269,7 +298,10 @@ int Main(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return cli.exit(e);
+    // --help and --version "fail" with success: CLI11 prints them.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return cli.exit(e);
+    std::cerr << "referrald: " << e.what() << "\n" << UsageHint(cli) << std::flush;
+    return kExitUsage;
   }
   if (*migrate) return Migrate();
   if (*token) return Token(sub, email, role, ttl);

@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <fstream>
@@ -118,10 +120,87 @@ Status DatabaseUrl(const Environment& env, std::string& out) {
 Status JwtSecret(const Environment& env, std::string& out) {
   auto it = env.find("JWT_SECRET");
   if (it == env.end()) return {};
-  if (!it->second.empty() && it->second.size() < 16) {
-    return Bad("JWT_SECRET", "must be at least 16 characters");
+  if (!it->second.empty() && it->second.size() < kMinJwtSecretLength) {
+    return Bad("JWT_SECRET", "must be at least " + std::to_string(kMinJwtSecretLength) +
+                                 " characters (e.g. `openssl rand -hex 32`), got " +
+                                 std::to_string(it->second.size()));
   }
   out = it->second;
+  return {};
+}
+
+bool IsHostChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.';
+}
+
+// "http(s)://host[:port]", as a browser sends it in Origin: no path, no trailing slash.
+bool IsOrigin(std::string_view origin) {
+  std::string_view rest;
+  for (const std::string_view scheme : {"http://", "https://"}) {
+    if (origin.substr(0, scheme.size()) == scheme) rest = origin.substr(scheme.size());
+  }
+  if (rest.empty()) return false;
+  std::string_view host = rest;
+  std::string_view port;
+  if (rest.front() == '[') {  // an IPv6 literal
+    const std::size_t close = rest.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (const char c : rest.substr(1, close - 1)) {
+      if (std::isxdigit(static_cast<unsigned char>(c)) == 0 && c != ':' && c != '.') return false;
+    }
+    host = {};
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') return false;
+      port = rest.substr(close + 2);
+      if (port.empty()) return false;
+    }
+  } else if (const std::size_t colon = rest.find(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (port.empty()) return false;
+  }
+  if (rest.front() != '[') {
+    if (host.empty() || host.front() == '.' || host.front() == '-' || host.back() == '.') {
+      return false;
+    }
+    for (const char c : host) {
+      if (!IsHostChar(c)) return false;
+    }
+  }
+  if (!port.empty()) {
+    int number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status CorsOrigins(const Environment& env, std::vector<std::string>& out) {
+  constexpr const char* kVar = "CORS_ALLOWED_ORIGINS";
+  auto it = env.find(kVar);
+  if (it == env.end() || Trim(it->second).empty()) return {};
+  std::vector<std::string> origins;
+  std::string_view rest = it->second;
+  while (true) {
+    const std::size_t comma = rest.find(',');
+    std::string entry = Trim(rest.substr(0, comma));
+    if (entry != "*" && !IsOrigin(entry)) {
+      return Bad(kVar,
+                 "expected * or comma-separated origins like https://app.example.com (scheme, "
+                 "host and optional port; no path), got \"" +
+                     entry + "\"");
+    }
+    origins.push_back(std::move(entry));
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (origins.size() > 1 && std::find(origins.begin(), origins.end(), "*") != origins.end()) {
+    return Bad(kVar, "* allows every origin and must be the only entry");
+  }
+  out = std::move(origins);
   return {};
 }
 
@@ -172,11 +251,31 @@ Result<Config> LoadConfig(const Environment& env) {
       RetrySchedule(env, "WEBHOOK_RETRY_SCHEDULE_SECONDS", c.webhook_retry_schedule),
       Int(env, "WEBHOOK_POLL_INTERVAL_MS", 10, 60000, c.webhook_poll_interval_ms),
       Int(env, "WEBHOOK_DELIVERY_THREADS", 1, 32, c.webhook_delivery_threads),
+      CorsOrigins(env, c.cors_allowed_origins),
   };
   for (const Status& check : checks) {
     if (!check) return check.error();
   }
   return c;
+}
+
+Status CheckJwtSecretForTokens(const std::string& secret) {
+  if (secret.empty()) {
+    return Bad("JWT_SECRET",
+               "required to serve and to mint tokens (set it in the environment or .env; `make "
+               "run` creates one)");
+  }
+  if (secret == kJwtSecretPlaceholder) {
+    return Bad("JWT_SECRET",
+               "still the placeholder of .env.example; set a random secret of at least " +
+                   std::to_string(kMinJwtSecretLength) +
+                   " characters (e.g. `openssl rand -hex 32`)");
+  }
+  if (secret.size() < kMinJwtSecretLength) {
+    return Bad("JWT_SECRET", "must be at least " + std::to_string(kMinJwtSecretLength) +
+                                 " characters (e.g. `openssl rand -hex 32`)");
+  }
+  return {};
 }
 
 Result<Environment> ReadDotEnv(const std::string& path) {

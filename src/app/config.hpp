@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "domain/abuse.hpp"
 #include "domain/settings.hpp"
@@ -15,13 +17,18 @@ namespace referrald::app {
 
 using Environment = std::map<std::string, std::string>;
 
+// JWT_SECRET (contract section 13): at least this long, and not the placeholder of .env.example
+// (tests/app/config_test.cpp holds the two together).
+inline constexpr std::size_t kMinJwtSecretLength = 32;
+inline constexpr std::string_view kJwtSecretPlaceholder = "change-me-to-a-long-random-string";
+
 struct Config {
   std::string host = "0.0.0.0";
   std::uint16_t port = 5000;
   std::string database_url = "sqlite:data/referrals.db";
   int db_pool_size = 8;            // PostgreSQL connections per instance
   int database_timeout_ms = 5000;  // longest a request waits for the database
-  std::string jwt_secret;          // empty when not set
+  std::string jwt_secret;          // empty when not set; else at least kMinJwtSecretLength
   bool referral_enabled = true;
   domain::ReferralSettings referral;
   bool worker_enabled = true;
@@ -48,10 +55,17 @@ struct Config {
   int webhook_poll_interval_ms = 1000;
   // Delivery attempts in flight at once per instance.
   int webhook_delivery_threads = 4;
+  // CORS_ALLOWED_ORIGINS: origins (scheme://host[:port]) browsers may call from, or the one
+  // entry "*" for any; empty: no CORS headers (contract section 13).
+  std::vector<std::string> cors_allowed_origins;
 };
 
 // Parses and validates every variable in `env`. Errors: kInvalidArgument naming the variable.
 Result<Config> LoadConfig(const Environment& env);
+
+// What `serve` and `token` need of JWT_SECRET besides LoadConfig's checks: that it is set and is
+// not the placeholder of .env.example. Errors: kInvalidArgument naming JWT_SECRET.
+Status CheckJwtSecretForTokens(const std::string& secret);
 
 // KEY=VALUE lines of a .env file (comments, blank lines, `export `, single/double quotes).
 // A missing file is empty. Errors: kInvalidArgument naming the line.

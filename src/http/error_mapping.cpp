@@ -48,6 +48,11 @@ Response ErrorResponse(const Error& error, std::string_view request_id) {
   Response response;
   response.status = HttpStatus(error.code);
   response.reason = error.reason;
+  if (error.code == ErrorCode::kUnauthenticated) {
+    response.SetHeader("WWW-Authenticate", error.reason == Reason::kTokenMissing
+                                               ? "Bearer"
+                                               : R"(Bearer error="invalid_token")");
+  }
   if (error.retry_after_seconds) {
     response.SetHeader("Retry-After", std::to_string(*error.retry_after_seconds));
   }
@@ -61,9 +66,24 @@ Error MethodNotAllowed() {
   return MakeError(ErrorCode::kMethodNotAllowed, Reason::kMethodNotAllowed,
                    "Method not allowed on this path");
 }
-Error Unauthorized() {
-  return MakeError(ErrorCode::kUnauthenticated, Reason::kUnauthorized,
-                   "Missing or invalid authentication token");
+Error TokenMissing() {
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kTokenMissing,
+                   "Missing bearer token: send Authorization: Bearer <JWT>");
+}
+Error TokenInvalid(std::string_view why) {
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kTokenInvalid,
+                   "Invalid token: " + std::string(why));
+}
+Error TokenExpired() {
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kTokenExpired, "The token has expired");
+}
+Error TokenNotYetValid() {
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kTokenNotYetValid,
+                   "The token is not valid yet (nbf)");
+}
+Error TokenClaimsInvalid(std::string_view why) {
+  return MakeError(ErrorCode::kUnauthenticated, Reason::kTokenClaimsInvalid,
+                   "Invalid token claims: " + std::string(why));
 }
 Error Forbidden() {
   return MakeError(ErrorCode::kPermissionDenied, Reason::kForbidden,

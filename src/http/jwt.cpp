@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "http/base64url.hpp"
+#include "http/error_mapping.hpp"
 #include "util/uuid.hpp"
 
 namespace referrald::http {
@@ -21,11 +22,6 @@ using json = nlohmann::json;
 
 constexpr std::size_t kMaxTokenLength = 8192;
 constexpr std::size_t kSha256Length = 32;
-
-Error Unauthorized() {
-  return MakeError(ErrorCode::kUnauthenticated, Reason::kUnauthorized,
-                   "Missing or invalid authentication token");
-}
 
 std::optional<std::array<unsigned char, kSha256Length>> HmacSha256(std::string_view key,
                                                                    std::string_view data) {
@@ -45,20 +41,23 @@ std::optional<json> ParseObject(std::string_view text) {
   return value;
 }
 
-// A NumericDate claim as seconds; nullopt when absent. Error when present and not a number.
+// A NumericDate claim as seconds; nullopt when absent. TOKEN_CLAIMS_INVALID when present and not
+// a number.
 Result<std::optional<double>> NumericClaim(const json& payload, const char* name) {
   const auto it = payload.find(name);
   if (it == payload.end()) return std::optional<double>();
-  if (!it->is_number()) return Unauthorized();
-  const double value = it->get<double>();
-  if (std::isnan(value)) return Unauthorized();
-  return std::optional<double>(value);
+  if (!it->is_number() || std::isnan(it->get<double>())) {
+    return http_errors::TokenClaimsInvalid(std::string(name) + " must be a number");
+  }
+  return std::optional<double>(it->get<double>());
 }
 
 Result<std::optional<std::string>> StringClaim(const json& payload, const char* name) {
   const auto it = payload.find(name);
   if (it == payload.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) return Unauthorized();
+  if (!it->is_string()) {
+    return http_errors::TokenClaimsInvalid(std::string(name) + " must be a string");
+  }
   return std::optional<std::string>(it->get<std::string>());
 }
 
@@ -96,59 +95,70 @@ std::string SignToken(const Claims& claims, std::string_view secret) {
 JwtVerifier::JwtVerifier(std::string secret) : secret_(std::move(secret)) {}
 
 Result<Claims> JwtVerifier::Verify(std::string_view token, TimePoint now) const {
-  if (token.empty() || token.size() > kMaxTokenLength || secret_.empty()) return Unauthorized();
+  if (token.empty()) return http_errors::TokenMissing();
+  // Checked in the contract's order: the token's form and signature, then exp, then nbf, then the
+  // remaining claims.
+  if (token.size() > kMaxTokenLength) return http_errors::TokenInvalid("longer than 8 KiB");
+  if (secret_.empty()) return http_errors::TokenInvalid("no secret to check it with");
   const std::size_t dot1 = token.find('.');
-  if (dot1 == std::string_view::npos) return Unauthorized();
-  const std::size_t dot2 = token.find('.', dot1 + 1);
+  const std::size_t dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) {
-    return Unauthorized();
+    return http_errors::TokenInvalid("not three dot-separated parts");
   }
   const std::string_view header_b64 = token.substr(0, dot1);
   const std::string_view payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
   const std::string_view signature_b64 = token.substr(dot2 + 1);
-  if (header_b64.empty() || payload_b64.empty() || signature_b64.empty()) return Unauthorized();
+  if (header_b64.empty() || payload_b64.empty() || signature_b64.empty()) {
+    return http_errors::TokenInvalid("an empty part");
+  }
 
   // Header first: only HS256 is acceptable, whatever the signature says.
   const auto header_text = Base64UrlDecode(header_b64);
-  if (!header_text) return Unauthorized();
-  const auto header = ParseObject(*header_text);
-  if (!header) return Unauthorized();
+  const auto header = header_text ? ParseObject(*header_text) : std::nullopt;
+  if (!header) return http_errors::TokenInvalid("the header is not base64url JSON");
   const auto alg = header->find("alg");
   if (alg == header->end() || !alg->is_string() || alg->get<std::string>() != "HS256") {
-    return Unauthorized();
+    return http_errors::TokenInvalid("alg is not HS256");
   }
 
   const auto signature = Base64UrlDecode(signature_b64);
-  if (!signature || signature->size() != kSha256Length) return Unauthorized();
+  if (!signature || signature->size() != kSha256Length) {
+    return http_errors::TokenInvalid("bad signature");
+  }
   const auto expected = HmacSha256(secret_, token.substr(0, dot2));
   if (!expected || CRYPTO_memcmp(expected->data(), signature->data(), kSha256Length) != 0) {
-    return Unauthorized();
+    return http_errors::TokenInvalid("bad signature");
   }
 
   const auto payload_text = Base64UrlDecode(payload_b64);
-  if (!payload_text) return Unauthorized();
-  const auto payload = ParseObject(*payload_text);
-  if (!payload) return Unauthorized();
+  const auto payload = payload_text ? ParseObject(*payload_text) : std::nullopt;
+  if (!payload) return http_errors::TokenInvalid("the payload is not a base64url JSON object");
 
-  const auto sub = payload->find("sub");
-  if (sub == payload->end() || !sub->is_string()) return Unauthorized();
-  const auto& sub_text = sub->get_ref<const std::string&>();
-  if (!IsUuid(sub_text)) return Unauthorized();
-
-  auto email = StringClaim(*payload, "email");
-  auto role = StringClaim(*payload, "role");
-  auto exp = NumericClaim(*payload, "exp");
-  auto nbf = NumericClaim(*payload, "nbf");
-  auto iat = NumericClaim(*payload, "iat");
-  if (!email || !role || !exp || !nbf || !iat) return Unauthorized();
-
+  // exp and nbf are judged when they are numbers; their absence or another type is a claims
+  // error below, after them.
+  const auto exp = NumericClaim(*payload, "exp");
+  const auto nbf = NumericClaim(*payload, "nbf");
   const double now_seconds =
       static_cast<double>(now.time_since_epoch().count()) / 1000.0;  // ms → s
-  if (*exp && **exp <= now_seconds) return Unauthorized();
-  if (*nbf && **nbf > now_seconds) return Unauthorized();
+  if (exp && *exp && **exp <= now_seconds) return http_errors::TokenExpired();
+  if (nbf && *nbf && **nbf > now_seconds) return http_errors::TokenNotYetValid();
+
+  if (!exp) return exp.error();
+  if (!*exp) return http_errors::TokenClaimsInvalid("exp is missing");
+  if (!nbf) return nbf.error();
+  const auto sub = payload->find("sub");
+  if (sub == payload->end() || !sub->is_string() || !IsUuid(sub->get_ref<const std::string&>())) {
+    return http_errors::TokenClaimsInvalid("sub must be a UUID");
+  }
+  auto iat = NumericClaim(*payload, "iat");
+  if (!iat) return iat.error();
+  auto email = StringClaim(*payload, "email");
+  if (!email) return email.error();
+  auto role = StringClaim(*payload, "role");
+  if (!role) return role.error();
 
   Claims claims;
-  claims.sub = CanonicalUuid(sub_text);
+  claims.sub = CanonicalUuid(sub->get_ref<const std::string&>());
   claims.email = std::move(*email);
   claims.role = std::move(*role);
   claims.exp = ToSeconds(*exp);

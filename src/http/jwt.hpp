@@ -26,8 +26,10 @@ std::string SignToken(const Claims& claims, std::string_view secret);
 class JwtVerifier {
  public:
   explicit JwtVerifier(std::string secret);
-  // Checks structure, alg == HS256, signature (constant time), exp/nbf against `now`, and that
-  // sub is a UUID. Any failure → kUnauthenticated "UNAUTHORIZED". Thread-safe.
+  // Checks, in this order, that there is a token (TOKEN_MISSING), its structure, alg == HS256 and
+  // signature (constant time; TOKEN_INVALID), exp against `now` (TOKEN_EXPIRED), nbf
+  // (TOKEN_NOT_YET_VALID), then the claims: exp present and numeric, sub a UUID, email and role
+  // strings (TOKEN_CLAIMS_INVALID). Every failure is kUnauthenticated. Thread-safe.
   [[nodiscard]] Result<Claims> Verify(std::string_view token, TimePoint now) const;
 
  private:

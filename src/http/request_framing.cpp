@@ -10,6 +10,7 @@ constexpr std::size_t kMaxLineBytes = std::size_t{32} * 1024;
 constexpr std::size_t kMaxMethodBytes = 32;
 constexpr std::size_t kMaxTargetBytes = std::size_t{2} * 1024;
 constexpr std::size_t kMaxRequestIdBytes = 129;  // one more than a sane id, so a longer one fails
+constexpr std::size_t kMaxOriginBytes = std::size_t{2} * 1024;
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -177,6 +178,8 @@ void RequestFramer::OnHeaderLine(std::string_view line) {
     other_transfer_coding_ = !chunked_;
   } else if (EqualsIgnoreCase(name, "x-request-id") && !head_.request_id) {
     head_.request_id = std::string(value.substr(0, std::min(value.size(), kMaxRequestIdBytes)));
+  } else if (EqualsIgnoreCase(name, "origin") && !head_.origin) {
+    head_.origin = std::string(value.substr(0, std::min(value.size(), kMaxOriginBytes)));
   }
 }
 

@@ -17,6 +17,7 @@ struct RequestHead {
   std::string method;                     // as sent, at most 32 characters kept
   std::string target;                     // the request-target, at most 2 KiB kept
   std::optional<std::string> request_id;  // the first X-Request-Id value, at most 129 kept
+  std::optional<std::string> origin;      // the first Origin value, at most 2 KiB kept
 };
 
 class RequestFramer {

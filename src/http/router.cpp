@@ -3,13 +3,16 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <cmath>
 #include <exception>
+#include <nlohmann/json.hpp>
 
 #include "domain/errors.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
 #include "http/idempotency.hpp"
 #include "http/request_id.hpp"
+#include "util/log_fields.hpp"
 
 namespace referrald::http {
 
@@ -144,30 +147,55 @@ std::string_view TrimSpaces(std::string_view s) {
 RouteMatch MatchRoute(std::string_view method, std::string_view path) {
   RouteMatch match;
   const std::string_view wanted = method == "HEAD" ? std::string_view("GET") : method;
-  bool get = false;
-  bool post = false;
-  bool del = false;
+  // The methods the path has, by Method's value: the Allow header lists them in that order.
+  std::vector<bool> has(static_cast<std::size_t>(kLastMethod) + 1, false);
   Fields params;
   for (const Route& route : Routes()) {
     if (!PathFits(route.path, path, params)) continue;
-    get = get || route.method == Method::kGet;
-    post = post || route.method == Method::kPost;
-    del = del || route.method == Method::kDelete;
+    has.at(static_cast<std::size_t>(route.method)) = true;
     if (match.route == nullptr && ToString(route.method) == wanted) {
       match.route = &route;
       match.params = params;
     }
   }
-  if (get) match.allow = "GET, HEAD";
-  if (post) match.allow += match.allow.empty() ? "POST" : ", POST";
-  if (del) match.allow += match.allow.empty() ? "DELETE" : ", DELETE";
+  for (std::size_t i = 0; i < has.size(); ++i) {
+    if (!has[i]) continue;
+    const auto known = static_cast<Method>(i);
+    match.allow.append(match.allow.empty() ? "" : ", ").append(ToString(known));
+    if (known == Method::kGet) match.allow.append(", HEAD");
+  }
   return match;
 }
 
 Pipeline::Pipeline(const Dependencies& deps, const ServerOptions& options)
     : deps_(deps),
       referral_enabled_(options.referral_enabled),
-      trust_forwarded_for_(options.trust_forwarded_for) {}
+      trust_forwarded_for_(options.trust_forwarded_for),
+      cors_allowed_origins_(options.cors_allowed_origins),
+      json_access_log_(options.json_access_log) {}
+
+std::optional<std::string_view> Pipeline::AllowedOrigin(const Request& request) const {
+  if (cors_allowed_origins_.empty()) return std::nullopt;
+  const auto origin = request.Header("Origin");
+  if (!origin || origin->empty()) return std::nullopt;
+  for (const std::string& allowed : cors_allowed_origins_) {
+    if (allowed == "*" || EqualsIgnoreCase(allowed, *origin)) return origin;
+  }
+  return std::nullopt;
+}
+
+Response Pipeline::Preflight(const RouteMatch& match, const Request& request) const {
+  Response response;
+  response.status = status::kNoContent;
+  response.SetHeader("Allow", match.allow);
+  // A refused origin learns nothing but that the path exists: the browser then blocks the call.
+  if (AllowedOrigin(request)) {
+    response.SetHeader("Access-Control-Allow-Methods", match.allow);
+    response.SetHeader("Access-Control-Allow-Headers", std::string(kCorsAllowHeaders));
+    response.SetHeader("Access-Control-Max-Age", std::to_string(kCorsMaxAgeSeconds));
+  }
+  return response;
+}
 
 std::string_view Pipeline::ClientAddress(const Request& request) const {
   if (trust_forwarded_for_) {
@@ -201,6 +229,8 @@ Response Pipeline::Dispatch(const RouteMatch& match, Request& request) const {
   if (request.body.size() > kMaxBodyBytes) {
     return ErrorResponse(http_errors::PayloadTooLarge(), request);
   }
+  // A CORS preflight needs no token: the browser sends none with it.
+  if (request.method == "OPTIONS" && !match.allow.empty()) return Preflight(match, request);
   if (!referral_enabled_ && IsReferralPath(request.path)) {
     return ErrorResponse(http_errors::ServiceDisabled(), request);
   }
@@ -215,7 +245,12 @@ Response Pipeline::Dispatch(const RouteMatch& match, Request& request) const {
 
   if (route->auth != Auth::kNone) {
     auto claims = deps_.jwt.Verify(BearerToken(request), deps_.clock.Now());
-    if (!claims) return ErrorResponse(http_errors::Unauthorized(), request);
+    if (!claims) {
+      // Which check failed, for whoever debugs a client; never the token itself.
+      spdlog::info("token refused requestId={} code={}: {}", request.request_id,
+                   claims.error().machine(), claims.error().message);
+      return ErrorResponse(claims.error(), request);
+    }
     request.caller.user_id = claims->sub;
     request.caller.email = claims->email;
     request.caller.is_admin = claims->role == std::optional<std::string>("admin");
@@ -325,16 +360,40 @@ Response Pipeline::Finish(Response response, const Route* route, Request& reques
     response.SetHeader("Content-Type", "application/json");
   }
   response.SetHeader("X-Request-Id", request.request_id);
+  if (!cors_allowed_origins_.empty()) {
+    // The answer depends on Origin whenever CORS is on, for caches between browser and server.
+    response.SetHeader("Vary", "Origin");
+    if (const auto origin = AllowedOrigin(request)) {
+      response.SetHeader("Access-Control-Allow-Origin", std::string(*origin));
+      response.SetHeader("Access-Control-Expose-Headers", std::string(kCorsExposeHeaders));
+    }
+  }
   if (request.method == "HEAD") response.body.clear();
   const auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - received);
   deps_.metrics.RequestFinished(request.method,
                                 route != nullptr ? route->path : std::string_view("unmatched"),
                                 response.status, elapsed.count() / 1000.0);
-  spdlog::info("request requestId={} method={} route={} status={} durationMs={:.3f}",
-               request.request_id, request.method,
-               route != nullptr ? route->path : std::string_view("<unmatched>"), response.status,
-               elapsed.count());
+  if (json_access_log_) {
+    nlohmann::json line = {
+        {"msg", "request"},
+        {"requestId", request.request_id},
+        {"method", request.method},
+        {"route", route != nullptr ? nlohmann::json(route->path) : nlohmann::json(nullptr)},
+        {"path", request.path},
+        {"status", response.status},
+        {"durationMs", std::round(elapsed.count() * 1000.0) / 1000.0},
+        {"userId", request.caller.user_id.empty() ? nlohmann::json(nullptr)
+                                                  : nlohmann::json(request.caller.user_id)},
+    };
+    spdlog::info("{}{}", kLogFieldsMarker,
+                 line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    spdlog::info("request requestId={} method={} route={} status={} durationMs={:.3f}",
+                 request.request_id, request.method,
+                 route != nullptr ? route->path : std::string_view("<unmatched>"), response.status,
+                 elapsed.count());
+  }
   return response;
 }
 

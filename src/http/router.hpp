@@ -6,6 +6,8 @@
 // server.cpp maps the table onto RESTinio's express router.
 
 #include <chrono>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,7 +22,11 @@ enum class Auth {
   kAdmin,  // a valid bearer token with role "admin"
 };
 
+// The methods routes are declared with; HEAD and OPTIONS are answered for every path by the
+// pipeline (HEAD wherever GET is).
 enum class Method { kGet, kPost, kDelete };
+// The last enumerator (the Allow header walks them all): keep it up to date when adding one.
+inline constexpr Method kLastMethod = Method::kDelete;
 
 // "GET", "POST", "DELETE".
 std::string_view ToString(Method method);
@@ -58,6 +64,7 @@ struct RouteMatch {
   const Route* route = nullptr;  // the route of this method and path; nullptr when none
   Fields params;                 // its ":name" segments, as sent
   // The methods the path answers to ("GET, HEAD, POST"), when the path is known; "" when not.
+  // The Allow header of a 405 and of a preflight.
   std::string allow;
 };
 
@@ -68,15 +75,23 @@ RouteMatch MatchRoute(std::string_view method, std::string_view path);
 
 inline constexpr std::size_t kMaxBodyBytes = std::size_t{64} * 1024;  // larger bodies → 413
 
+// CORS (contract section 13): what a browser may send and read, and how long it may cache a
+// preflight's answer.
+inline constexpr std::string_view kCorsAllowHeaders =
+    "Authorization, Content-Type, Idempotency-Key, X-Request-Id";
+inline constexpr std::string_view kCorsExposeHeaders =
+    "X-Request-Id, Retry-After, Link, Idempotent-Replayed";
+inline constexpr int kCorsMaxAgeSeconds = 600;
+
 class Pipeline {
  public:
   Pipeline(const Dependencies& deps, const ServerOptions& options);
 
-  // Answers `request`: matches its route, then size limit → feature switch → 404/405 →
-  // auth → abuse budgets → Idempotency-Key (a POST under /api/ that carries one) →
-  // provisioning → handler. Never throws. Sets request.request_id,
-  // Content-Type and X-Request-Id, drops the body of a HEAD answer, and logs one line (duration
-  // measured from `received`).
+  // Answers `request`: matches its route, then size limit → CORS preflight (OPTIONS on a known
+  // path) → feature switch → 404/405 → auth → abuse budgets → Idempotency-Key (a POST under
+  // /api/ that carries one) → provisioning → handler. Never throws. Sets request.request_id,
+  // Content-Type, X-Request-Id and the CORS headers, drops the body of a HEAD answer, and logs
+  // one line (duration measured from `received`).
   Response Handle(Request& request, std::chrono::steady_clock::time_point received) const;
   // Answers `request` with `error` without dispatching (e.g. while shutting down), with the same
   // headers and log line as Handle.
@@ -85,6 +100,10 @@ class Pipeline {
 
  private:
   Response Dispatch(const RouteMatch& match, Request& request) const;
+  // 204 to OPTIONS on a known path; with the CORS preflight headers when the origin is allowed.
+  [[nodiscard]] Response Preflight(const RouteMatch& match, const Request& request) const;
+  // The request's Origin when CORS_ALLOWED_ORIGINS lets it call; nullopt otherwise.
+  [[nodiscard]] std::optional<std::string_view> AllowedOrigin(const Request& request) const;
   // The caller is known: provisioning, the query check, the handler.
   Response Run(const Route& route, Request& request) const;
   // Run under the request's Idempotency-Key `key`: answer a repeat from what was stored, or run
@@ -101,6 +120,8 @@ class Pipeline {
   const Dependencies& deps_;
   bool referral_enabled_;
   bool trust_forwarded_for_;
+  std::vector<std::string> cors_allowed_origins_;
+  bool json_access_log_;
 };
 
 }  // namespace referrald::http

@@ -393,6 +393,7 @@ struct Server::Impl {
     config->payload_too_large = [this](const RequestHead& head) {
       Request request = FromWire(head.method, head.target, {}, {}, {});
       if (head.request_id) request.headers.emplace_back("X-Request-Id", *head.request_id);
+      if (head.origin) request.headers.emplace_back("Origin", *head.origin);
       return SerializeClosing(pipeline.Reject(http_errors::PayloadTooLarge(), request,
                                               std::chrono::steady_clock::now()));
     };

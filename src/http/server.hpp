@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "domain/abuse.hpp"
 #include "domain/idempotency.hpp"
@@ -31,6 +32,10 @@ struct ServerOptions {
   bool referral_enabled = true;  // false: every /api/referral/* answers 503
   // true: the client address (abuse limits) is the last hop of X-Forwarded-For.
   bool trust_forwarded_for = false;
+  // CORS_ALLOWED_ORIGINS: the origins browsers may call from ("*": any); empty: no CORS headers.
+  std::vector<std::string> cors_allowed_origins;
+  // true (LOG_FORMAT=json): the access log line carries its values as fields of their own.
+  bool json_access_log = false;
 
   // Stop() waits at most this long for the responses of accepted requests to be written.
   std::chrono::milliseconds drain_timeout{10'000};

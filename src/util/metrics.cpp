@@ -3,6 +3,8 @@
 #include <charconv>
 #include <tuple>
 
+#include "util/version.hpp"
+
 namespace referrald {
 namespace {
 
@@ -141,6 +143,8 @@ std::string Metrics::Render(double uptime_seconds, std::int64_t resident_bytes) 
   out += "process_resident_memory_bytes " + std::to_string(resident_bytes) + '\n';
   Header(out, "referrald_uptime_seconds", "gauge", "Seconds since the process started.");
   out += "referrald_uptime_seconds " + Number(uptime_seconds) + '\n';
+  Header(out, "referrald_build_info", "gauge", "Always 1; the version of the running build.");
+  out += "referrald_build_info{version=\"" + Escape(Version()) + "\"} 1\n";
   return out;
 }
 

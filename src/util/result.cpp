@@ -19,8 +19,6 @@ std::string_view ToString(Reason reason) {
       return "METHOD_NOT_ALLOWED";
     case Reason::kRateLimited:
       return "RATE_LIMITED";
-    case Reason::kUnauthorized:
-      return "UNAUTHORIZED";
     case Reason::kTokenMissing:
       return "TOKEN_MISSING";
     case Reason::kTokenInvalid:

@@ -42,7 +42,6 @@ enum class Reason : std::uint8_t {
   kMethodNotAllowed,
   kRateLimited,
   // tokens and access
-  kUnauthorized,
   kTokenMissing,
   kTokenInvalid,
   kTokenExpired,

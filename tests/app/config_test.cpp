@@ -34,7 +34,7 @@ TEST(ConfigTest, ReadsEveryVariable) {
   auto c = LoadConfig({{"PORT", "8080"},
                        {"HOST", "127.0.0.1"},
                        {"DATABASE_URL", "sqlite::memory:"},
-                       {"JWT_SECRET", "0123456789abcdef0123"},
+                       {"JWT_SECRET", "0123456789abcdef0123456789abcdef"},
                        {"ENABLE_REFERRAL_SYSTEM", "false"},
                        {"REFERRAL_CODE_LENGTH", "12"},
                        {"REFERRAL_CODE_EXPIRATION_DAYS", "30"},

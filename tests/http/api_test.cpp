@@ -117,7 +117,7 @@ TEST_F(ApiTest, RequestIdIsEchoedWhenSaneAndGeneratedOtherwise) {
   ExpectError(error, 404, "CODE_NOT_FOUND");
   EXPECT_EQ(error.Json()["requestId"], "trace-42");
   const auto unauthorized = Get("/api/referral/stats", "", {{"X-Request-Id", "trace-43"}});
-  ExpectError(unauthorized, 401, "UNAUTHORIZED");
+  ExpectError(unauthorized, 401, "TOKEN_MISSING");
   EXPECT_EQ(unauthorized.Json()["requestId"], "trace-43");
 }
 
@@ -132,8 +132,8 @@ TEST_F(ApiTest, EveryApiRouteNeedsAToken) {
   };
   for (const auto& [method, path] : routes) {
     SCOPED_TRACE(method + " " + path);
-    ExpectError(SendRequest(port(), method, path, "{}", ""), 401, "UNAUTHORIZED");
-    ExpectError(SendRequest(port(), method, path, "{}", "not-a-token"), 401, "UNAUTHORIZED");
+    ExpectError(SendRequest(port(), method, path, "{}", ""), 401, "TOKEN_MISSING");
+    ExpectError(SendRequest(port(), method, path, "{}", "not-a-token"), 401, "TOKEN_INVALID");
   }
 }
 

@@ -175,35 +175,42 @@ TEST_F(BadInputTest, BadTokensAre401) {
   http::Claims future;
   future.sub = sub;
   future.nbf = now_s + 3600;
+  future.exp = now_s + 7200;
   http::Claims not_uuid;
   not_uuid.sub = "user-1";
+  not_uuid.exp = now_s + 3600;
   http::Claims valid;
   valid.sub = sub;
+  valid.exp = now_s + 3600;
   const std::string good = http::SignToken(valid, kTestJwtSecret);
   const std::string alg_none =
       "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." +
       good.substr(good.find('.') + 1, good.rfind('.') - good.find('.') - 1) + ".";
 
-  const std::vector<std::string> tokens = {
-      "garbage",
-      "a.b.c",
-      http::SignToken(expired, kTestJwtSecret),
-      http::SignToken(future, kTestJwtSecret),
-      http::SignToken(not_uuid, kTestJwtSecret),
-      http::SignToken(valid, "wrong-secret"),
-      alg_none,
-      good + "x",
+  const std::vector<std::pair<std::string, std::string>> tokens = {
+      {"garbage", "TOKEN_INVALID"},
+      {"a.b.c", "TOKEN_INVALID"},
+      {http::SignToken(expired, kTestJwtSecret), "TOKEN_EXPIRED"},
+      {http::SignToken(future, kTestJwtSecret), "TOKEN_NOT_YET_VALID"},
+      {http::SignToken(not_uuid, kTestJwtSecret), "TOKEN_CLAIMS_INVALID"},
+      {http::SignToken(valid, "wrong-secret-0123456789abcdef-0123456789"), "TOKEN_INVALID"},
+      {alg_none, "TOKEN_INVALID"},
+      {good + "x", "TOKEN_INVALID"},
   };
-  for (const auto& token : tokens) {
+  for (const auto& [token, code] : tokens) {
     SCOPED_TRACE(token);
-    ExpectError(Get("/api/referral/stats", token), 401, "UNAUTHORIZED");
+    ExpectError(Get("/api/referral/stats", token), 401, code);
   }
   // Other schemes and malformed headers.
-  for (const std::string& header :
-       std::vector<std::string>{"Basic dXNlcjpwYXNz", "Bearer", "Bearer ", good, "Token " + good,
-                                "Bearer  " + good + " extra"}) {
+  for (const auto& [header, code] : std::vector<std::pair<std::string, std::string>>{
+           {"Basic dXNlcjpwYXNz", "TOKEN_MISSING"},
+           {"Bearer", "TOKEN_MISSING"},
+           {"Bearer ", "TOKEN_MISSING"},
+           {good, "TOKEN_MISSING"},
+           {"Token " + good, "TOKEN_MISSING"},
+           {"Bearer  " + good + " extra", "TOKEN_INVALID"}}) {
     SCOPED_TRACE(header);
-    ExpectError(Get("/api/referral/stats", "", {{"Authorization", header}}), 401, "UNAUTHORIZED");
+    ExpectError(Get("/api/referral/stats", "", {{"Authorization", header}}), 401, code);
   }
   // The scheme is case-insensitive.
   EXPECT_EQ(Get("/api/referral/stats", "", {{"Authorization", "bearer " + good}}).status, 200);

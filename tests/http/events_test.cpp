@@ -123,8 +123,8 @@ class EventsTest : public ServerFixture {
 
 TEST_F(EventsTest, TheFeedIsForAdminsOnly) {
   const auto user = NewUser();
-  ExpectError(Get("/api/admin/events", ""), 401, "UNAUTHORIZED");
-  ExpectError(Get("/api/admin/events", "not-a-token"), 401, "UNAUTHORIZED");
+  ExpectError(Get("/api/admin/events", ""), 401, "TOKEN_MISSING");
+  ExpectError(Get("/api/admin/events", "not-a-token"), 401, "TOKEN_INVALID");
   ExpectError(Get("/api/admin/events", user.token), 403, "FORBIDDEN");
   const auto reply = Events("");
   ASSERT_EQ(reply.status, 200) << reply.body;

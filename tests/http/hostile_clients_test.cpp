@@ -404,7 +404,7 @@ TEST_F(HostileClientsTest, BodyJustOverTheLimitIs413AndJustUnderIsNot) {
         port,
         PostHead("/api/referral/track", "Content-Length: " + std::to_string(under.size())) + under);
     EXPECT_EQ(response.status, 401) << size << ": " << response.body;
-    EXPECT_EQ(response.Field("code"), "UNAUTHORIZED");
+    EXPECT_EQ(response.Field("code"), "TOKEN_MISSING");
   }
 }
 

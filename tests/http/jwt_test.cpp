@@ -11,7 +11,7 @@
 namespace referrald::http {
 namespace {
 
-constexpr const char* kSecret = "unit-test-secret";
+constexpr const char* kSecret = "unit-test-secret-0123456789abcdef-0123";
 constexpr const char* kSub = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
 TimePoint Now() { return *ParseIso8601("2025-06-15T12:00:00.000Z"); }
@@ -76,9 +76,10 @@ TEST_F(JwtTest, SignVerifyRoundTrip) {
   EXPECT_EQ(verified->exp, NowSeconds() + 3600);
 }
 
-TEST_F(JwtTest, MinimalTokenWithOnlySub) {
+TEST_F(JwtTest, MinimalTokenWithOnlySubAndExp) {
   Claims claims;
   claims.sub = kSub;
+  claims.exp = NowSeconds() + 60;
   const auto verified = verifier_.Verify(SignToken(claims, kSecret), Now());
   ASSERT_TRUE(verified.has_value());
   EXPECT_FALSE(verified->email.has_value());
@@ -88,19 +89,23 @@ TEST_F(JwtTest, MinimalTokenWithOnlySub) {
 TEST_F(JwtTest, UppercaseSubIsCanonicalised) {
   Claims claims;
   claims.sub = "0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B";
+  claims.exp = NowSeconds() + 60;
   const auto verified = verifier_.Verify(SignToken(claims, kSecret), Now());
   ASSERT_TRUE(verified.has_value());
   EXPECT_EQ(verified->sub, kSub);
 }
 
-void ExpectUnauthorized(const Result<Claims>& result) {
+void ExpectRefused(const Result<Claims>& result, Reason reason) {
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().code, ErrorCode::kUnauthenticated);
-  EXPECT_EQ(result.error().machine(), "UNAUTHORIZED");
+  EXPECT_EQ(result.error().reason, reason) << result.error().machine();
+}
+void ExpectUnauthorized(const Result<Claims>& result) {
+  ExpectRefused(result, Reason::kTokenInvalid);
 }
 
 TEST_F(JwtTest, AlgNoneIsRejected) {
-  const std::string payload = R"({"sub":")" + std::string(kSub) + R"("})";
+  const std::string payload = R"({"sub":")" + std::string(kSub) + R"(","exp":9999999999})";
   ExpectUnauthorized(verifier_.Verify(
       B64Url(R"({"alg":"none","typ":"JWT"})") + "." + B64Url(payload) + ".", Now()));
   // Even with a valid HS256 MAC attached, alg none is refused.
@@ -108,7 +113,7 @@ TEST_F(JwtTest, AlgNoneIsRejected) {
 }
 
 TEST_F(JwtTest, OtherAlgorithmsAndMissingAlgAreRejected) {
-  const std::string payload = R"({"sub":")" + std::string(kSub) + R"("})";
+  const std::string payload = R"({"sub":")" + std::string(kSub) + R"(","exp":9999999999})";
   ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"RS256","typ":"JWT"})", payload), Now()));
   ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"HS512"})", payload), Now()));
   ExpectUnauthorized(verifier_.Verify(Forge(R"({"alg":"hs256"})", payload), Now()));
@@ -118,7 +123,8 @@ TEST_F(JwtTest, OtherAlgorithmsAndMissingAlgAreRejected) {
 }
 
 TEST_F(JwtTest, BadSignatureIsRejected) {
-  ExpectUnauthorized(verifier_.Verify(SignToken(ValidClaims(), "another-secret"), Now()));
+  ExpectUnauthorized(
+      verifier_.Verify(SignToken(ValidClaims(), "another-secret-0123456789abcdef-01"), Now()));
   std::string token = SignToken(ValidClaims(), kSecret);
   token.back() = token.back() == 'A' ? 'B' : 'A';
   ExpectUnauthorized(verifier_.Verify(token, Now()));
@@ -144,36 +150,69 @@ TEST_F(JwtTest, TamperedPayloadIsRejected) {
 TEST_F(JwtTest, ExpiredTokenIsRejected) {
   Claims claims = ValidClaims();
   claims.exp = NowSeconds() - 1;
-  ExpectUnauthorized(verifier_.Verify(SignToken(claims, kSecret), Now()));
+  ExpectRefused(verifier_.Verify(SignToken(claims, kSecret), Now()), Reason::kTokenExpired);
   claims.exp = NowSeconds();  // exp <= now
-  ExpectUnauthorized(verifier_.Verify(SignToken(claims, kSecret), Now()));
+  ExpectRefused(verifier_.Verify(SignToken(claims, kSecret), Now()), Reason::kTokenExpired);
 }
 
 TEST_F(JwtTest, NotYetValidTokenIsRejected) {
   Claims claims = ValidClaims();
   claims.nbf = NowSeconds() + 60;
-  ExpectUnauthorized(verifier_.Verify(SignToken(claims, kSecret), Now()));
+  ExpectRefused(verifier_.Verify(SignToken(claims, kSecret), Now()), Reason::kTokenNotYetValid);
   claims.nbf = NowSeconds();
   EXPECT_TRUE(verifier_.Verify(SignToken(claims, kSecret), Now()).has_value());
 }
 
 TEST_F(JwtTest, ClaimsOfTheWrongShapeAreRejected) {
   const std::string header = R"({"alg":"HS256","typ":"JWT"})";
-  ExpectUnauthorized(verifier_.Verify(Forge(header, R"({"sub":"user-42"})"), Now()));
-  ExpectUnauthorized(verifier_.Verify(Forge(header, R"({"sub":42})"), Now()));
-  ExpectUnauthorized(verifier_.Verify(Forge(header, R"({"email":"a@b.c"})"), Now()));
+  const std::string exp = R"("exp":9999999999)";
+  const auto claims_invalid = [&](const std::string& payload) {
+    SCOPED_TRACE(payload);
+    ExpectRefused(verifier_.Verify(Forge(header, payload), Now()), Reason::kTokenClaimsInvalid);
+  };
+  claims_invalid("{" + exp + R"(,"sub":"user-42"})");
+  claims_invalid("{" + exp + R"(,"sub":42})");
+  claims_invalid("{" + exp + R"(,"email":"a@b.c"})");
   ExpectUnauthorized(verifier_.Verify(Forge(header, R"([1,2,3])"), Now()));
   ExpectUnauthorized(verifier_.Verify(Forge(header, "not json"), Now()));
   const std::string sub = R"("sub":")" + std::string(kSub) + R"(")";
-  ExpectUnauthorized(verifier_.Verify(Forge(header, "{" + sub + R"(,"exp":"never"})"), Now()));
-  ExpectUnauthorized(verifier_.Verify(Forge(header, "{" + sub + R"(,"email":7})"), Now()));
-  ExpectUnauthorized(verifier_.Verify(Forge(header, "{" + sub + R"(,"role":true})"), Now()));
-  EXPECT_TRUE(verifier_.Verify(Forge(header, "{" + sub + "}"), Now()).has_value());
+  claims_invalid("{" + sub + R"(,"exp":"never"})");
+  claims_invalid("{" + sub + R"(,"exp":null})");
+  claims_invalid("{" + sub + "," + exp + R"(,"email":7})");
+  claims_invalid("{" + sub + "," + exp + R"(,"role":true})");
+  claims_invalid("{" + sub + "," + exp + R"(,"nbf":"soon"})");
+  EXPECT_TRUE(verifier_.Verify(Forge(header, "{" + sub + "," + exp + "}"), Now()).has_value());
+}
+
+// Contract section 13: a token without exp is refused, whatever else it has.
+TEST_F(JwtTest, ATokenWithoutExpIsRefused) {
+  Claims claims = ValidClaims();
+  claims.exp.reset();
+  ExpectRefused(verifier_.Verify(SignToken(claims, kSecret), Now()), Reason::kTokenClaimsInvalid);
+}
+
+// The checks run in the contract's order: the first failing one names the 401.
+TEST_F(JwtTest, FailuresAreReportedInTheContractsOrder) {
+  ExpectRefused(verifier_.Verify("", Now()), Reason::kTokenMissing);
+  // A bad signature wins over an expired exp.
+  Claims expired = ValidClaims();
+  expired.exp = NowSeconds() - 10;
+  ExpectRefused(verifier_.Verify(SignToken(expired, "another-secret-0123456789abcdef-01"), Now()),
+                Reason::kTokenInvalid);
+  // Expired wins over not yet valid and over a sub that is not a UUID.
+  expired.nbf = NowSeconds() + 10;
+  expired.sub = "user-1";
+  ExpectRefused(verifier_.Verify(SignToken(expired, kSecret), Now()), Reason::kTokenExpired);
+  // Not yet valid wins over a bad sub.
+  Claims early = ValidClaims();
+  early.nbf = NowSeconds() + 10;
+  early.sub = "user-1";
+  ExpectRefused(verifier_.Verify(SignToken(early, kSecret), Now()), Reason::kTokenNotYetValid);
 }
 
 TEST_F(JwtTest, GarbageAndWrongSegmentCountsAreRejected) {
   const std::string token = SignToken(ValidClaims(), kSecret);
-  ExpectUnauthorized(verifier_.Verify("", Now()));
+  ExpectRefused(verifier_.Verify("", Now()), Reason::kTokenMissing);
   ExpectUnauthorized(verifier_.Verify("garbage", Now()));
   ExpectUnauthorized(verifier_.Verify("a.b", Now()));
   ExpectUnauthorized(verifier_.Verify("a.b.c.d", Now()));

@@ -264,9 +264,9 @@ TEST_F(OpsTest, JobRouteErrors) {
   ExpectError(RunJob("Expire-Codes"), 404, "JOB_NOT_FOUND");
   ExpectError(Post("/api/admin/jobs/expire-codes/run", json::object(), user.token), 403,
               "FORBIDDEN");
-  ExpectError(Post("/api/admin/jobs/expire-codes/run", json::object(), ""), 401, "UNAUTHORIZED");
+  ExpectError(Post("/api/admin/jobs/expire-codes/run", json::object(), ""), 401, "TOKEN_MISSING");
   ExpectError(Post("/api/admin/jobs/expire-codes/run", json::object(), "not-a-token"), 401,
-              "UNAUTHORIZED");
+              "TOKEN_INVALID");
   ExpectError(Get("/api/admin/jobs/expire-codes/run", admin_.token), 405, "METHOD_NOT_ALLOWED");
   // No refused call ran a job.
   EXPECT_TRUE(AuditLogs("?service=automation_worker").empty());
@@ -277,8 +277,8 @@ TEST_F(OpsTest, JobRouteErrors) {
 TEST_F(OpsTest, AutomationLogsNeedAnAdmin) {
   const auto user = NewUser();
   ExpectError(Get("/api/admin/automation-logs", user.token), 403, "FORBIDDEN");
-  ExpectError(Get("/api/admin/automation-logs", ""), 401, "UNAUTHORIZED");
-  ExpectError(Get("/api/admin/automation-logs", "not-a-token"), 401, "UNAUTHORIZED");
+  ExpectError(Get("/api/admin/automation-logs", ""), 401, "TOKEN_MISSING");
+  ExpectError(Get("/api/admin/automation-logs", "not-a-token"), 401, "TOKEN_INVALID");
 }
 
 TEST_F(OpsTest, AutomationLogsAreNewestFirstFilteredAndShaped) {

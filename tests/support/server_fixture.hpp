@@ -19,7 +19,7 @@
 
 namespace referrald::testing {
 
-inline constexpr const char* kTestJwtSecret = "test-secret-0123456789abcdef";
+inline constexpr const char* kTestJwtSecret = "test-secret-0123456789abcdef-0123456789";
 
 // One HTTP exchange as the client saw it. status is 0 when the request failed at the transport.
 struct HttpReply {

@@ -7,6 +7,7 @@
 #include "http/json_mapping.hpp"
 #include "http/openapi.hpp"
 #include "util/process.hpp"
+#include "util/version.hpp"
 
 namespace referrald::http {
 
@@ -25,7 +26,8 @@ Response HandleHealth(const Request& /*request*/, const Dependencies& deps) {
   return JsonResponse(database_ok ? status::kOk : status::kServiceUnavailable,
                       {{"status", database_ok ? "ok" : "unavailable"},
                        {"database", database_ok ? "ok" : "unavailable"},
-                       {"uptimeSeconds", static_cast<std::int64_t>(UptimeSeconds(deps))}});
+                       {"uptimeSeconds", static_cast<std::int64_t>(UptimeSeconds(deps))},
+                       {"version", std::string(Version())}});
 }
 
 Response HandleLivez(const Request& /*request*/, const Dependencies& /*deps*/) {
