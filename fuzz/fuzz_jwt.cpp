@@ -4,7 +4,7 @@
 //   claim checks behind the signature are reached — "HEADER\nPAYLOAD" when it has a newline,
 //   else the payload under {"alg":"HS256","typ":"JWT"}.
 // Invariants: Verify never crashes or throws; what it accepts has a canonical (lowercase) UUID
-// sub, exp in the future and nbf not in it; and signing the accepted claims again verifies to
+// sub, an exp, in the future, and nbf not in it; and signing the accepted claims again verifies to
 // the same claims.
 
 #include <chrono>
@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!referrald::IsUuid(claims->sub) || referrald::CanonicalUuid(claims->sub) != claims->sub) {
     fuzz::Fail("accepted a token whose sub is not a canonical UUID: " + claims->sub);
   }
-  if (claims->exp && *claims->exp <= now_seconds) fuzz::Fail("accepted an expired token");
+  if (!claims->exp) fuzz::Fail("accepted a token without exp");
+  if (*claims->exp <= now_seconds) fuzz::Fail("accepted an expired token");
   if (claims->nbf && *claims->nbf > now_seconds) fuzz::Fail("accepted a token not yet valid");
 
   const std::string again = http::SignToken(*claims, fuzz::kJwtSecret);

@@ -33,7 +33,7 @@
 namespace referrald::fuzz {
 
 // The HS256 key of every token the targets accept.
-inline constexpr std::string_view kJwtSecret = "fuzz-secret-0123456789abcdef";
+inline constexpr std::string_view kJwtSecret = "fuzz-secret-0123456789abcdef-0123456789";
 // Users 0..kUsers-1 have tokens {{T0}}..; the admin has {{A}}.
 inline constexpr int kUsers = 8;
 

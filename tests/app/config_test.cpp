@@ -94,10 +94,52 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"LOG_LEVEL", "loud"}, BadValue{"LOG_FORMAT", "xml"},
         BadValue{"HTTP_WORKER_THREADS", "0"}, BadValue{"CRON_PURGE_IDEMPOTENCY_KEYS", "hourly"},
         BadValue{"IDEMPOTENCY_TTL_HOURS", "0"}, BadValue{"IDEMPOTENCY_TTL_HOURS", "8761"},
-        BadValue{"IDEMPOTENCY_TTL_HOURS", "24h"}, BadValue{"IDEMPOTENCY_TTL_HOURS", ""}),
+        BadValue{"IDEMPOTENCY_TTL_HOURS", "24h"}, BadValue{"IDEMPOTENCY_TTL_HOURS", ""},
+        BadValue{"JWT_SECRET", "0123456789abcdef0123456789abcde"},  // 31 characters
+        BadValue{"CORS_ALLOWED_ORIGINS", "app.example.com"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://app.example.com/"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://app.example.com/path"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "ftp://app.example.com"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://app.example.com,"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://app.example.com:0"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://app.example.com:99999"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://user@app.example.com"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "*,https://app.example.com"},
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://*.example.com"}),
     [](const ::testing::TestParamInfo<BadValue>& param_info) {
       return std::string(param_info.param.var) + "_" + std::to_string(param_info.index);
     });
+
+TEST(ConfigTest, CorsAllowedOriginsAreOriginsOrOneStar) {
+  auto c = LoadConfig({{"CORS_ALLOWED_ORIGINS",
+                        " https://app.example.com , http://localhost:3000,http://[::1]:8080"}});
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->cors_allowed_origins,
+            (std::vector<std::string>{"https://app.example.com", "http://localhost:3000",
+                                      "http://[::1]:8080"}));
+  c = LoadConfig({{"CORS_ALLOWED_ORIGINS", "*"}});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->cors_allowed_origins, std::vector<std::string>{"*"});
+  for (const char* none : {"", "  "}) {
+    c = LoadConfig({{"CORS_ALLOWED_ORIGINS", none}});
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(c->cors_allowed_origins.empty());
+  }
+  EXPECT_TRUE(LoadConfig({})->cors_allowed_origins.empty());
+}
+
+TEST(ConfigTest, TokensNeedALongSecretThatIsNotThePlaceholder) {
+  EXPECT_TRUE(CheckJwtSecretForTokens(std::string(kMinJwtSecretLength, 'x')));
+  for (const std::string& bad : {std::string(), std::string(kMinJwtSecretLength - 1, 'x'),
+                                 std::string(kJwtSecretPlaceholder)}) {
+    const auto checked = CheckJwtSecretForTokens(bad);
+    ASSERT_FALSE(checked) << bad;
+    EXPECT_NE(checked.error().message.find("JWT_SECRET"), std::string::npos);
+  }
+  // The placeholder is long enough to load: only serve and token refuse it.
+  EXPECT_TRUE(LoadConfig({{"JWT_SECRET", std::string(kJwtSecretPlaceholder)}}));
+}
 
 class DotEnvTest : public ::testing::Test {
  protected:

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "http/router.hpp"
+#include "util/result.hpp"
+#include "util/version.hpp"
 
 namespace referrald::http {
 namespace {
@@ -62,9 +64,12 @@ const json& Document() {
   return kDocument;
 }
 
+// The route of a documented operation. OPTIONS is answered by the pipeline on every routed path
+// (the CORS preflight): any route of the path stands for it.
 const Route* FindRoute(const Operation& op) {
   for (const auto& route : Routes()) {
-    if (MethodName(route.method) == op.first && ToOpenApiPath(route.path) == op.second) {
+    if ((op.first == "options" || MethodName(route.method) == op.first) &&
+        ToOpenApiPath(route.path) == op.second) {
       return &route;
     }
   }
@@ -127,7 +132,8 @@ TEST(OpenApiTest, IsValidJsonForOpenApi30) {
   ASSERT_TRUE(document.contains("openapi"));
   EXPECT_EQ(document.at("openapi").get<std::string>().rfind("3.0", 0), 0u);
   EXPECT_EQ(document.at("info").at("title"), "referrald");
-  EXPECT_EQ(document.at("info").at("version"), "0.1.0");
+  // One version: CMake's project version, which the binary reports (util/version.hpp).
+  EXPECT_EQ(document.at("info").at("version"), std::string(Version()));
   ASSERT_TRUE(document.contains("paths"));
   ASSERT_TRUE(document.at("paths").is_object());
 }
@@ -251,6 +257,50 @@ TEST(OpenApiTest, EveryApiPostDocumentsTheIdempotencyKey) {
   EXPECT_EQ(key.at("name"), "Idempotency-Key");
   EXPECT_EQ(key.at("in"), "header");
   EXPECT_EQ(key.at("schema").at("maxLength"), 255);
+}
+
+// Contract section 13: every path answers OPTIONS (the preflight) and every operation documents
+// the 405 its path answers to other methods. A new route needs both in docs/openapi.json.
+TEST(OpenApiTest, EveryPathDocumentsItsPreflightAndEveryOperationIts405) {
+  const json& paths = Document().at("paths");
+  for (const auto& route : Routes()) {
+    const std::string path = ToOpenApiPath(route.path);
+    if (!paths.contains(path)) continue;  // reported by EveryRouteIsDocumented
+    const json& item = paths.at(path);
+    ASSERT_TRUE(item.contains("options"))
+        << path << " lacks its \"options\" operation (the CORS preflight)";
+    EXPECT_EQ(item.at("options").at("responses").at("204").value("$ref", ""),
+              "#/components/responses/Preflight")
+        << path;
+    EXPECT_TRUE(item.at("options").at("security").empty()) << path << ": a preflight has no token";
+    const std::string method = MethodName(route.method);
+    if (!item.contains(method)) continue;
+    EXPECT_TRUE(HasResponse(item.at(method), "405"))
+        << method << " " << path << " lacks a 405 (#/components/responses/MethodNotAllowed)";
+  }
+  const json& not_allowed = Document().at("components").at("responses").at("MethodNotAllowed");
+  EXPECT_TRUE(not_allowed.at("headers").contains("Allow"));
+}
+
+// Every 401 code the verifier answers with is documented, with WWW-Authenticate.
+TEST(OpenApiTest, TheUnauthorizedResponseListsEveryTokenCode) {
+  const json& unauthorized = Document().at("components").at("responses").at("Unauthorized");
+  EXPECT_TRUE(unauthorized.at("headers").contains("WWW-Authenticate"));
+  const json& codes = unauthorized.at("content")
+                          .at("application/json")
+                          .at("schema")
+                          .at("allOf")
+                          .at(1)
+                          .at("properties")
+                          .at("code")
+                          .at("enum");
+  for (const Reason reason : {Reason::kTokenMissing, Reason::kTokenInvalid, Reason::kTokenExpired,
+                              Reason::kTokenNotYetValid, Reason::kTokenClaimsInvalid}) {
+    EXPECT_NE(std::find(codes.begin(), codes.end(), std::string(ToString(reason))), codes.end())
+        << ToString(reason);
+  }
+  const json& health = Document().at("components").at("schemas").at("Health");
+  EXPECT_TRUE(health.at("properties").contains("version"));
 }
 
 TEST(OpenApiTest, EveryRefResolves) {

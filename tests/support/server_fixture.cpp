@@ -43,10 +43,21 @@ HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::
   client.set_write_timeout(std::chrono::seconds(30));
   httplib::Headers request_headers(headers.begin(), headers.end());
   if (!token.empty()) request_headers.emplace("Authorization", "Bearer " + token);
-  httplib::Result result = method == "POST"
-                               ? client.Post(path, request_headers, body, "application/json")
-                           : method == "DELETE" ? client.Delete(path, request_headers)
-                                                : client.Get(path, request_headers);
+  httplib::Result result = [&] {
+    if (method == "POST") return client.Post(path, request_headers, body, "application/json");
+    if (method == "DELETE") return client.Delete(path, request_headers);
+    if (method == "GET") return client.Get(path, request_headers);
+    // Any other method (HEAD, OPTIONS, PUT, PATCH, ...): the body only when there is one.
+    httplib::Request request;
+    request.method = method;
+    request.path = path;
+    request.headers = request_headers;
+    if (!body.empty()) {
+      request.body = body;
+      request.set_header("Content-Type", "application/json");
+    }
+    return client.send(request);
+  }();
   HttpReply reply;
   if (!result) return reply;
   reply.status = result->status;

@@ -85,7 +85,8 @@ class ServerFixture : public ::testing::Test {
 // One POST and one GET from this thread, before a test starts concurrent clients (see .cpp).
 void WarmUpHttpClient(std::uint16_t port);
 
-// The request `method` (GET/POST/DELETE) over a client of its own; usable from any thread.
+// The request `method` over a client of its own; usable from any thread. GET and DELETE send no
+// body; other methods send `body` when it is not empty.
 HttpReply SendRequest(std::uint16_t port, const std::string& method, const std::string& path,
                       const std::string& body, const std::string& token,
                       const ExtraHeaders& headers = {});
