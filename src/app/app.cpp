@@ -165,8 +165,12 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
                       : sqlite                         ? Config::kSqliteWorkerThreads
                                                        : s.config.db_pool_size;
   s.abuse = std::make_unique<domain::AbuseGuard>(s.config.abuse, *s.clock);
-  http::ServerOptions options{s.config.host, s.config.port, workers, s.config.referral_enabled,
-                              s.config.trust_forwarded_for};
+  http::ServerOptions options;
+  options.host = s.config.host;
+  options.port = s.config.port;
+  options.worker_threads = workers;
+  options.referral_enabled = s.config.referral_enabled;
+  options.trust_forwarded_for = s.config.trust_forwarded_for;
   options.cors_allowed_origins = s.config.cors_allowed_origins;
   options.json_access_log = s.config.log_format == "json";
   s.server = std::make_unique<http::Server>(

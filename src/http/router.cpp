@@ -379,7 +379,7 @@ Response Pipeline::Finish(Response response, const Route* route, Request& reques
         {"msg", "request"},
         {"requestId", request.request_id},
         {"method", request.method},
-        {"route", route != nullptr ? nlohmann::json(route->path) : nlohmann::json(nullptr)},
+        {"route", route != nullptr ? nlohmann::json(std::string(route->path)) : nlohmann::json(nullptr)},
         {"path", request.path},
         {"status", response.status},
         {"durationMs", std::round(elapsed.count() * 1000.0) / 1000.0},
