@@ -165,9 +165,9 @@ Result<std::array<std::string, 3>> SplitHttpUrl(const std::string& var, std::str
   } else if (const std::size_t colon = host.find(':'); colon != std::string_view::npos) {
     port = host.substr(colon);
     host = host.substr(0, colon);
-    if (host.empty() ||
-        host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
-            std::string_view::npos) {
+    if (host.empty() || host.find_first_not_of(
+                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+                            std::string_view::npos) {
       return Bad(var, "expected a host name or address, got \"" + std::string(authority) + "\"");
     }
   } else if (host.empty() ||
@@ -186,7 +186,8 @@ Result<std::array<std::string, 3>> SplitHttpUrl(const std::string& var, std::str
     }
   }
   std::string lower_authority(authority);
-  for (char& c : lower_authority) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : lower_authority)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return std::array<std::string, 3>{scheme, lower_authority, std::string(rest)};
 }
 
@@ -201,7 +202,8 @@ Status PublicBaseUrl(const Environment& env, std::string& out) {
   if (!rest.empty() && rest != "/") {
     return Bad(std::string(kVar),
                "expected an origin (scheme://host[:port]) without a path, query or fragment, "
-               "got \"" + it->second + "\"");
+               "got \"" +
+                   it->second + "\"");
   }
   out = (*parts)[0] + (*parts)[1];
   return {};
@@ -221,7 +223,8 @@ Status LandingUrl(const Environment& env, std::optional<std::string>& out) {
   }
   for (const char c : rest) {
     const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || std::string_view("\"<>\\^`{|}").find(c) != std::string_view::npos) {
+    if (u <= 0x20 || u >= 0x7f ||
+        std::string_view("\"<>\\^`{|}").find(c) != std::string_view::npos) {
       return Bad(std::string(kVar), "has a character that must be percent-encoded");
     }
   }

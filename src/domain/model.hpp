@@ -128,8 +128,8 @@ struct AnalyticsCounts {
 
 struct AnalyticsSummary {
   AnalyticsCounts counts;
-  double conversion_rate = 0.0;        // percent, one decimal
-  double click_to_signup_rate = 0.0;   // signups / clicks, percent, one decimal
+  double conversion_rate = 0.0;       // percent, one decimal
+  double click_to_signup_rate = 0.0;  // signups / clicks, percent, one decimal
 };
 
 struct DailyCount {

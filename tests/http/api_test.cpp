@@ -563,8 +563,10 @@ TEST_F(ApiTest, TrendsHaveExactlyNDaysIncludingZeroDays) {
   const auto days = reply.Json();
   ASSERT_EQ(days.size(), 7U);
   const auto day = [](TimePoint t, int signups, int conversions) {
-    return json(
-        {{"date", FormatDate(t)}, {"signups", signups}, {"conversions", conversions}, {"clicks", 0}});
+    return json({{"date", FormatDate(t)},
+                 {"signups", signups},
+                 {"conversions", conversions},
+                 {"clicks", 0}});
   };
   EXPECT_EQ(days[0], day(today - 6 * kDay, 0, 0));
   EXPECT_EQ(days[3], day(today - 3 * kDay, 1, 0));

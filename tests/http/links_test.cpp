@@ -16,17 +16,16 @@ TEST(LinksTest, VisitorHashesAreKeyedShortAndDistinct) {
   EXPECT_NE(key, DeriveVisitorKey("another-jwt-secret-of-enough-length"));
   const std::string hash = VisitorHash(key, "192.0.2.1", "Mozilla/5.0");
   EXPECT_EQ(hash.size(), 22U);
-  EXPECT_EQ(hash.find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-            std::string::npos);
+  EXPECT_EQ(
+      hash.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+      std::string::npos);
   EXPECT_EQ(hash, VisitorHash(key, "192.0.2.1", "Mozilla/5.0"));
   EXPECT_EQ(hash.find("192"), std::string::npos);
-  std::set<std::string> distinct{hash, VisitorHash(key, "192.0.2.2", "Mozilla/5.0"),
-                                 VisitorHash(key, "192.0.2.1", "curl/8"),
-                                 VisitorHash(DeriveVisitorKey("x-other-secret-0123456789"),
-                                             "192.0.2.1", "Mozilla/5.0"),
-                                 // the separator keeps address and agent apart
-                                 VisitorHash(key, "192.0.2.1\nMozilla", "/5.0")};
+  std::set<std::string> distinct{
+      hash, VisitorHash(key, "192.0.2.2", "Mozilla/5.0"), VisitorHash(key, "192.0.2.1", "curl/8"),
+      VisitorHash(DeriveVisitorKey("x-other-secret-0123456789"), "192.0.2.1", "Mozilla/5.0"),
+      // the separator keeps address and agent apart
+      VisitorHash(key, "192.0.2.1\nMozilla", "/5.0")};
   EXPECT_EQ(distinct.size(), 5U);
 }
 
@@ -56,8 +55,8 @@ TEST(LinksTest, PercentDecodeAndHtmlEscape) {
 TEST(LinksTest, PagesCarryTheStrictPolicy) {
   const Response page = HtmlPage(404, "T<", "<p>x</p>");
   EXPECT_EQ(page.status, 404);
-  EXPECT_EQ(page.Header("Content-Security-Policy"), std::optional<std::string_view>(
-                                                        kPageContentSecurityPolicy));
+  EXPECT_EQ(page.Header("Content-Security-Policy"),
+            std::optional<std::string_view>(kPageContentSecurityPolicy));
   EXPECT_EQ(page.Header("Content-Type"),
             std::optional<std::string_view>("text/html; charset=utf-8"));
   EXPECT_NE(page.body.find("<title>T&lt;</title>"), std::string::npos);

@@ -106,7 +106,7 @@ TEST_F(ReferralLinksTest, UnknownMalformedInactiveAndExpiredCodesAnswerA404Page)
   const std::string expiring = GenerateCode(user, {{"expiresInDays", 1}});
   EXPECT_EQ(Visit("/r/" + expiring).status, 302);
   clock_->Advance(2 * kDay);
-  ExpectNotFoundPage(Visit("/r/" + expiring));  // expired, still flagged active
+  ExpectNotFoundPage(Visit("/r/" + expiring));   // expired, still flagged active
   const std::string fresh = GenerateCode(user);  // deactivates the expired one
   ExpectNotFoundPage(Visit("/r/" + expiring));
   EXPECT_EQ(Visit("/r/" + fresh).status, 302);

@@ -24,9 +24,9 @@ Response LinkNotFoundPage() {
 Response HandleFollowLink(const Request& request, const Dependencies& deps) {
   const auto code = PercentDecode(request.RouteParam("code"));
   if (!code) return LinkNotFoundPage();
-  const std::string visitor =
-      VisitorHash(deps.links.visitor_key, ResolveClientAddress(request, deps.links.trust_forwarded_for),
-                  request.Header("User-Agent").value_or(""));
+  const std::string visitor = VisitorHash(
+      deps.links.visitor_key, ResolveClientAddress(request, deps.links.trust_forwarded_for),
+      request.Header("User-Agent").value_or(""));
   // A HEAD (a link checker) learns where the link goes, but is no visit.
   auto link = deps.referrals.FollowLink(*code, visitor, request.method != "HEAD");
   if (!link) {

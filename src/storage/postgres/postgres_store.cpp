@@ -770,9 +770,9 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Result<bool> InsertClick(const domain::Click& click) override {
     return guard_("InsertClick", [&]() -> Result<bool> {
-      const auto result = conn_.Query(kInsertClick, deadline_, click.code_id, click.day,
-                                      click.visitor, click.referrer_user_id,
-                                      ShardOf(click.referrer_user_id, shards_));
+      const auto result =
+          conn_.Query(kInsertClick, deadline_, click.code_id, click.day, click.visitor,
+                      click.referrer_user_id, ShardOf(click.referrer_user_id, shards_));
       return result.row(0).Int(0) == 1;
     });
   }
@@ -1053,8 +1053,8 @@ Result<std::optional<domain::ReferralCode>> PostgresStore::FindNewestCode(
 }
 
 Result<std::optional<domain::LinkLookup>> PostgresStore::LookupLink(const std::string& code,
-                                                                   std::int64_t day,
-                                                                   const std::string& visitor) {
+                                                                    std::int64_t day,
+                                                                    const std::string& visitor) {
   return Guarded(kBackend, "LookupLink", [&]() -> Result<std::optional<domain::LinkLookup>> {
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);

@@ -1025,14 +1025,15 @@ Result<std::optional<domain::ReferralCode>> SqliteStore::FindNewestCode(
 }
 
 Result<std::optional<domain::LinkLookup>> SqliteStore::LookupLink(const std::string& code,
-                                                                 std::int64_t day,
-                                                                 const std::string& visitor) {
+                                                                  std::int64_t day,
+                                                                  const std::string& visitor) {
   return Guarded(kBackend, "LookupLink", [&]() -> Result<std::optional<domain::LinkLookup>> {
     ReadLease lease = AcquireReader();
     Stmt select(*lease, kSelectLink);
     select.Bind(code, day, visitor);
     if (!select.Step()) return std::optional<domain::LinkLookup>();
-    return std::optional<domain::LinkLookup>(domain::LinkLookup{ReadCode(select), select.Int(6) != 0});
+    return std::optional<domain::LinkLookup>(
+        domain::LinkLookup{ReadCode(select), select.Int(6) != 0});
   });
 }
 
@@ -1401,8 +1402,8 @@ Result<domain::ReadModels> SqliteStore::RecountReadModels(TimePoint now) {
     {
       Stmt stats(*lease, kRecountStats);
       while (stats.Step()) {
-        models.stats[stats.Text(0)] = domain::ReferrerStats{stats.Int(1), stats.Int(2), stats.Int(3),
-                                                            stats.Int(4), stats.Int(5)};
+        models.stats[stats.Text(0)] = domain::ReferrerStats{
+            stats.Int(1), stats.Int(2), stats.Int(3), stats.Int(4), stats.Int(5)};
       }
     }
     std::vector<std::optional<int>> periods{std::nullopt};
