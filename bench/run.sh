@@ -9,6 +9,9 @@
 #
 # Usage: bench/run.sh            (sizes 10000 100000 1000000, both backends: about 45 minutes)
 #        BENCH_SIZES="10000" BENCH_BACKENDS=sqlite BENCH_SECONDS=3 bench/run.sh   (a quick look)
+#        BENCH_ONLY='^click' BENCH_SIZES=10000 bench/run.sh   (only the scenarios whose name
+#        matches the extended regex, and none of the raw probes unless it matches their names
+#        commit-rate / contention)
 # The machine should be otherwise idle: the load generator shares its cores with the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,7 @@ root=$(pwd)
 sizes=${BENCH_SIZES:-"10000 100000 1000000"}
 backends=${BENCH_BACKENDS:-"sqlite postgres"}
 seconds=${BENCH_SECONDS:-5}
+only=${BENCH_ONLY:-}
 bin=$root/build/release/referrald
 tool=$root/build/release/referrald-bench
 lua=$root/bench/scenarios/scenario.lua
@@ -49,9 +53,12 @@ trap bench_cleanup EXIT
 note() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$meta"; }
 
 # wrk one scenario: backend size name mode connections method path auth [file]
+selected() { [ -z "$only" ] || grep -Eq -- "$only" <<<"$1"; }
+
 scenario() {
   local backend=$1 size=$2 name=$3 mode=$4 connections=$5
   shift 5
+  selected "$name" || return 0
   local line
   line=$(wrk -t1 -c"$connections" -d"${seconds}s" -s "$lua" "$url" -- "$@" | grep '^RESULT' || true)
   [ -n "$line" ] || line="RESULT 0 0 0 0 0"
@@ -102,6 +109,12 @@ run_size() {
     "$tokens/track.lines"
   scenario "$backend" "$size" "subscription" throughput 32 POST /api/subscriptions/create token \
     "$tokens/subscribe.tokens"
+  # Referral links: GET /r/CODE of the seeded referrers' codes, no token. "click new": every
+  # request another visitor (each click counted: a read, then a write transaction); "click
+  # repeat": one visitor, so after each code's first every click is a repeat (the read only).
+  scenario "$backend" "$size" "click new" throughput 32 GET /r/ click-new "$tokens/track.lines"
+  scenario "$backend" "$size" "click repeat" throughput 32 GET /r/ click-repeat \
+    "$tokens/track.lines"
   note "$backend" "$size" rss_kb "$(rss_kb "$server_pid" VmRSS)"
   note "$backend" "$size" peak_rss_kb "$(rss_kb "$server_pid" VmHWM)"
   echo "  server memory: $(rss_kb "$server_pid" VmRSS) kB resident, peak $(rss_kb "$server_pid" VmHWM) kB"
@@ -114,9 +127,11 @@ for backend in $backends; do
       run_size sqlite "$size" "sqlite:$work/sqlite-$size.db"
       rm -f "$work/sqlite-$size.db"*
     done
-    rate=$("$tool" commit-rate --database-url "sqlite:$work/commits.db" --seconds "$seconds")
-    echo "  raw commit rate: $rate"
-    note sqlite - commit_rate "$rate"
+    if selected commit-rate; then
+      rate=$("$tool" commit-rate --database-url "sqlite:$work/commits.db" --seconds "$seconds")
+      echo "  raw commit rate: $rate"
+      note sqlite - commit_rate "$rate"
+    fi
   else
     pg_dir=$work/pg
     server=$(PG_CLUSTER_DURABLE=1 "$root/scripts/pg-cluster.sh" start "$pg_dir")
@@ -126,11 +141,14 @@ for backend in $backends; do
       psql -q "$server" -c "DROP DATABASE bench_$size"
     done
     psql -q "$server" -c "CREATE DATABASE bench_probe"
-    rate=$("$tool" commit-rate --database-url "${server%/postgres}/bench_probe" --threads 8 \
-      --seconds "$seconds")
-    echo "  raw commit rate: $rate"
-    note postgres - commit_rate "$rate"
+    if selected commit-rate; then
+      rate=$("$tool" commit-rate --database-url "${server%/postgres}/bench_probe" --threads 8 \
+        --seconds "$seconds")
+      echo "  raw commit rate: $rate"
+      note postgres - commit_rate "$rate"
+    fi
     for shards in 1 16; do
+      selected contention || continue
       c=$("$tool" contention --database-url "${server%/postgres}/bench_probe" --threads 8 \
         --seconds "$seconds" --shards "$shards" 2>>"$work/seed.log")
       echo "  contention: $c"
@@ -144,5 +162,10 @@ done
 note machine - cpus "$(nproc)"
 note machine - cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 note machine - memory_kb "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
-python3 "$root/bench/report.py" "$out" "$root/docs/performance-read-latency.svg"
-echo "bench: $results, $out/report.md, docs/performance-read-latency.svg"
+if [ -n "$only" ]; then
+  python3 "$root/bench/report.py" "$out" -
+  echo "bench: $results, $out/report.md (BENCH_ONLY: the chart is left as it is)"
+else
+  python3 "$root/bench/report.py" "$out" "$root/docs/performance-read-latency.svg"
+  echo "bench: $results, $out/report.md, docs/performance-read-latency.svg"
+fi

@@ -3,6 +3,10 @@
 --   MODE token:  FILE has one bearer token per line; each request takes the next (fresh users
 --                for the write routes, referrers for /stats, one admin token for analytics).
 --   MODE track:  FILE lines are "TOKEN CODE"; the body is {"referralCode": CODE}.
+--   MODE click-new, click-repeat: FILE lines are "TOKEN CODE"; each request is PATH .. CODE
+--                (PATH "/r/": a referral link) without a token, from a User-Agent of its own
+--                (click-new: every request a new visitor, so every click is counted) or from
+--                one User-Agent (click-repeat: after a code's first, every click is a repeat).
 -- With BENCH_IDEMPOTENCY_KEYS=1 in the environment every POST carries a fresh Idempotency-Key.
 -- At the end it prints one line: RESULT <requests/s> <p50 ms> <p99 ms> <non-2xx> <errors>.
 local method, path, mode, file
@@ -22,6 +26,13 @@ end
 function request()
   local headers = {}
   local body = nil
+  if mode == "click-new" or mode == "click-repeat" then
+    next_line = next_line % #lines + 1
+    local code = lines[next_line]:match("^%S+%s+(%S+)$")
+    key_count = key_count + 1
+    headers["User-Agent"] = mode == "click-new" and (key_prefix .. key_count) or "bench-repeat"
+    return wrk.format(method, path .. code, headers, nil)
+  end
   if mode ~= "none" then
     next_line = next_line % #lines + 1
     local line = lines[next_line]

@@ -33,6 +33,19 @@ constexpr ScheduledJob kScheduledJobs[] = {
      &Config::cron_purge_idempotency_keys},
 };
 
+// PUBLIC_BASE_URL (default http://localhost:PORT), REFERRAL_LANDING_URL, and the visitor hash key
+// derived from JWT_SECRET.
+http::LinkOptions LinkOptionsOf(const Config& config) {
+  http::LinkOptions links;
+  links.public_base_url = config.public_base_url.empty()
+                              ? "http://localhost:" + std::to_string(config.port)
+                              : config.public_base_url;
+  links.landing_url = config.referral_landing_url;
+  links.visitor_key = http::DeriveVisitorKey(config.jwt_secret);
+  links.trust_forwarded_for = config.trust_forwarded_for;
+  return links;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<domain::Store>> OpenStore(const Config& config,
@@ -176,7 +189,7 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
                                   *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency,
-                                  *s.webhooks, s.started_at});
+                                  *s.webhooks, s.started_at, LinkOptionsOf(s.config)});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }

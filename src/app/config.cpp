@@ -1,6 +1,7 @@
 #include "app/config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -204,6 +205,111 @@ Status CorsOrigins(const Environment& env, std::vector<std::string>& out) {
   return {};
 }
 
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  }
+  return true;
+}
+
+// Splits an absolute http(s) URL into its lowercased scheme with "://", its authority and the
+// rest (path, query, fragment), checking the authority: a host (a name, an IPv4 address or a
+// bracketed IPv6 address) and an optional port 1..65535, no user info.
+Result<std::array<std::string, 3>> SplitHttpUrl(const std::string& var, std::string_view url) {
+  std::string scheme;
+  if (StartsWithNoCase(url, "https://")) {
+    scheme = "https://";
+  } else if (StartsWithNoCase(url, "http://")) {
+    scheme = "http://";
+  } else {
+    return Bad(var, "expected an http:// or https:// URL, got \"" + std::string(url) + "\"");
+  }
+  url.remove_prefix(scheme.size());
+  const std::size_t end = url.find_first_of("/?#");
+  const std::string_view authority = url.substr(0, end);
+  const std::string_view rest = end == std::string_view::npos ? "" : url.substr(end);
+  std::string_view host = authority;
+  std::string_view port;
+  if (!host.empty() && host.front() == '[') {
+    const std::size_t close = host.find(']');
+    if (close == std::string_view::npos) return Bad(var, "malformed IPv6 host");
+    port = host.substr(close + 1);
+    host = host.substr(1, close - 1);
+    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
+      return Bad(var, "malformed IPv6 host");
+    }
+    if (!port.empty() && port.front() != ':') return Bad(var, "malformed host");
+  } else if (const std::size_t colon = host.find(':'); colon != std::string_view::npos) {
+    port = host.substr(colon);
+    host = host.substr(0, colon);
+    if (host.empty() || host.find_first_not_of(
+                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+                            std::string_view::npos) {
+      return Bad(var, "expected a host name or address, got \"" + std::string(authority) + "\"");
+    }
+  } else if (host.empty() ||
+             host.find_first_not_of(
+                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") !=
+                 std::string_view::npos) {
+    return Bad(var, "expected a host name or address, got \"" + std::string(authority) + "\"");
+  }
+  if (!port.empty()) {
+    port.remove_prefix(1);  // ':'
+    int number = 0;
+    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || number < 1 ||
+        number > 65535) {
+      return Bad(var, "expected a port between 1 and 65535 after the host");
+    }
+  }
+  std::string lower_authority(authority);
+  for (char& c : lower_authority)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return std::array<std::string, 3>{scheme, lower_authority, std::string(rest)};
+}
+
+// PUBLIC_BASE_URL: an origin; one trailing slash is dropped, any other path refused.
+Status PublicBaseUrl(const Environment& env, std::string& out) {
+  constexpr std::string_view kVar = "PUBLIC_BASE_URL";
+  auto it = env.find(std::string(kVar));
+  if (it == env.end()) return {};
+  auto parts = SplitHttpUrl(std::string(kVar), it->second);
+  if (!parts) return parts.error();
+  const std::string& rest = (*parts)[2];
+  if (!rest.empty() && rest != "/") {
+    return Bad(std::string(kVar),
+               "expected an origin (scheme://host[:port]) without a path, query or fragment, "
+               "got \"" +
+                   it->second + "\"");
+  }
+  out = (*parts)[0] + (*parts)[1];
+  return {};
+}
+
+// REFERRAL_LANDING_URL: an absolute http(s) URL without a fragment (ref= joins its query), of
+// printable ASCII that needs no escaping in a Location header. Empty counts as unset.
+Status LandingUrl(const Environment& env, std::optional<std::string>& out) {
+  constexpr std::string_view kVar = "REFERRAL_LANDING_URL";
+  auto it = env.find(std::string(kVar));
+  if (it == env.end() || it->second.empty()) return {};
+  auto parts = SplitHttpUrl(std::string(kVar), it->second);
+  if (!parts) return parts.error();
+  const std::string& rest = (*parts)[2];
+  if (rest.find('#') != std::string::npos) {
+    return Bad(std::string(kVar), "must not have a fragment (#): ref=CODE is added to its query");
+  }
+  for (const char c : rest) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f ||
+        std::string_view("\"<>\\^`{|}").find(c) != std::string_view::npos) {
+      return Bad(std::string(kVar), "has a character that must be percent-encoded");
+    }
+  }
+  out = (*parts)[0] + (*parts)[1] + rest;
+  return {};
+}
+
 Status RetrySchedule(const Environment& env, const std::string& var, domain::RetrySchedule& out) {
   auto it = env.find(var);
   if (it == env.end()) return {};
@@ -247,6 +353,8 @@ Result<Config> LoadConfig(const Environment& env) {
           c.abuse.failed_tracks_per_ip_per_hour),
       Int(env, "RATE_LIMIT_WRITES_PER_MINUTE", 0, 1000000, c.abuse.writes_per_minute),
       Bool(env, "TRUST_FORWARDED_FOR", c.trust_forwarded_for),
+      PublicBaseUrl(env, c.public_base_url),
+      LandingUrl(env, c.referral_landing_url),
       Bool(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS", c.webhook_allow_private_networks),
       RetrySchedule(env, "WEBHOOK_RETRY_SCHEDULE_SECONDS", c.webhook_retry_schedule),
       Int(env, "WEBHOOK_POLL_INTERVAL_MS", 10, 60000, c.webhook_poll_interval_ms),

@@ -102,6 +102,7 @@ struct ReferrerStats {
   std::int64_t converted_referrals = 0;
   std::int64_t pending_referrals = 0;
   std::int64_t total_rewards_earned = 0;
+  std::int64_t clicks = 0;  // counted clicks of the user's links (contract section 12)
   bool operator==(const ReferrerStats&) const = default;
 };
 
@@ -121,19 +122,39 @@ struct AnalyticsCounts {
   std::int64_t total_rewards_awarded = 0;
   std::int64_t active_codes = 0;
   std::int64_t expired_codes = 0;
+  std::int64_t clicks = 0;  // counted clicks of the period, by the click's UTC day
   bool operator==(const AnalyticsCounts&) const = default;
 };
 
 struct AnalyticsSummary {
   AnalyticsCounts counts;
-  double conversion_rate = 0.0;  // percent, one decimal
+  double conversion_rate = 0.0;       // percent, one decimal
+  double click_to_signup_rate = 0.0;  // signups / clicks, percent, one decimal
 };
 
 struct DailyCount {
   std::string date;  // YYYY-MM-DD, UTC
   std::int64_t signups = 0;
   std::int64_t conversions = 0;
+  std::int64_t clicks = 0;
   bool operator==(const DailyCount&) const = default;
+};
+
+// --- referral links (contract section 12) ---
+
+// One visit of GET /r/{code}: counted at most once per code, visitor and UTC day.
+struct Click {
+  std::string code_id;
+  std::string referrer_user_id;  // the code's owner, whose counts it adds to
+  std::int64_t day = 0;          // UTC day number of the visit
+  std::string visitor;           // an opaque keyed hash (never the client's address)
+};
+
+// What a referral link's redirect needs to know, read in one query: the code with this text, and
+// whether the visitor's click of the day is already counted.
+struct LinkLookup {
+  ReferralCode code;
+  bool counted = false;
 };
 
 // Everything the read routes show at one instant, keyed the way the store reads it: used to
@@ -145,7 +166,7 @@ struct ReadModels {
   std::map<int, std::vector<LeaderboardEntry>> leaderboards;
   // By window length in days (0: all time).
   std::map<int, AnalyticsCounts> analytics;
-  // Every day with a signup or a conversion, ascending.
+  // Every day with a signup, a conversion or a click, ascending.
   std::vector<DailyCount> days;
   bool operator==(const ReadModels&) const = default;
 };

@@ -15,7 +15,8 @@ constexpr int kEveryRow = std::numeric_limits<int>::max();
 std::string Describe(const ReferrerStats& s) {
   std::ostringstream out;
   out << "{total " << s.total_referrals << ", converted " << s.converted_referrals << ", pending "
-      << s.pending_referrals << ", rewards " << s.total_rewards_earned << "}";
+      << s.pending_referrals << ", rewards " << s.total_rewards_earned << ", clicks " << s.clicks
+      << "}";
   return out.str();
 }
 
@@ -30,13 +31,14 @@ std::string Describe(const AnalyticsCounts& a) {
   std::ostringstream out;
   out << "{referrals " << a.total_referrals << ", converted " << a.converted_referrals
       << ", rewards " << a.total_rewards_awarded << ", active codes " << a.active_codes
-      << ", expired codes " << a.expired_codes << "}";
+      << ", expired codes " << a.expired_codes << ", clicks " << a.clicks << "}";
   return out.str();
 }
 
 std::string Describe(const DailyCount& d) {
   std::ostringstream out;
-  out << "{" << d.date << ", signups " << d.signups << ", conversions " << d.conversions << "}";
+  out << "{" << d.date << ", signups " << d.signups << ", conversions " << d.conversions
+      << ", clicks " << d.clicks << "}";
   return out.str();
 }
 

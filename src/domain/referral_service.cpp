@@ -115,9 +115,7 @@ Result<Referral> ReferralService::Track(const Actor& actor, std::string_view cod
   const std::string code = NormalizeCode(code_input);
   const TimePoint now = clock_.Now();
   // A code outside the alphabet or of an impossible length cannot exist: refuse without a lookup.
-  bool plausible = !code.empty() && code.size() <= static_cast<std::size_t>(kMaxCodeLength);
-  for (char c : code) plausible = plausible && kCodeAlphabet.find(c) != std::string_view::npos;
-  if (!plausible) {
+  if (!IsPlausibleCode(code)) {
     // Only the alphabet's characters reach the log, so no caller-controlled text is stored.
     Refused(audit::kReferralRefused, actor, errors::InvalidCode(),
             {{"code", std::string("<malformed>")}});
@@ -248,7 +246,8 @@ Result<AnalyticsSummary> ReferralService::Analytics(Period period) {
   auto counts = store_.Analytics(PeriodDays(period), now);
   if (!counts) return counts.error();
   return AnalyticsSummary{*counts,
-                          ConversionRate(counts->converted_referrals, counts->total_referrals)};
+                          ConversionRate(counts->converted_referrals, counts->total_referrals),
+                          ConversionRate(counts->total_referrals, counts->clicks)};
 }
 
 Result<std::vector<DailyCount>> ReferralService::Trends(int days) {
@@ -329,6 +328,31 @@ Result<std::optional<Conversion>> ReferralService::ConvertPending(
     if (!emitted) return emitted.error();
   }
   return std::optional<Conversion>(Conversion{std::move(referral), std::move(reward)});
+}
+
+Result<ReferralCode> ReferralService::FollowLink(std::string_view code_input,
+                                                 const std::string& visitor, bool count) {
+  const std::string code = NormalizeCode(code_input);
+  if (!IsPlausibleCode(code)) return errors::InvalidCode();
+  const TimePoint now = clock_.Now();
+  const std::int64_t day = UtcDayNumber(now);
+  // A read first: an unknown code, and a visitor's repeat of the day, take no write lock.
+  auto found = store_.LookupLink(code, day, visitor);
+  if (!found) return found.error();
+  if (!*found || !(*found)->code.is_active || (*found)->code.expires_at <= now) {
+    return errors::InvalidCode();
+  }
+  ReferralCode link = std::move((*found)->code);
+  if (!count || (*found)->counted) return link;
+  const Click click{link.id, link.user_id, day, visitor};
+  // Two first visits at once both get here: the click's primary key counts one of them.
+  auto counted =
+      Transact(store_, [&](WriteTx& tx) -> Result<bool> { return tx.InsertClick(click); });
+  // The visitor is sent on even when the click could not be written: a lost count is better than
+  // a broken link.
+  if (!counted)
+    spdlog::warn("could not count a referral link click: {}", counted.error().machine());
+  return link;
 }
 
 void ReferralService::CountConversion() {

@@ -50,6 +50,12 @@ class ReferralService {
   Result<AnalyticsSummary> Analytics(Period period);
   // days 1..365.
   Result<std::vector<DailyCount>> Trends(int days);
+  // GET /r/{code} (contract section 12): the active, unexpired code `code_input` names (trimmed,
+  // any case). Counts the visit as a click of `visitor` (an opaque hash, domain::Click) unless
+  // `count` is false or the visitor's click of today's UTC day is counted already; a click that
+  // cannot be written is logged, not returned. Errors: InvalidCode.
+  Result<ReferralCode> FollowLink(std::string_view code_input, const std::string& visitor,
+                                  bool count = true);
   // processReferralConversion by hand (an admin). Errors: InvalidReferredUserId (not a UUID),
   // ReferralNotFound, AlreadyConverted.
   Result<Conversion> Convert(const Actor& actor, std::string_view referred_user_id,

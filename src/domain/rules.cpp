@@ -32,6 +32,13 @@ std::string NormalizeCode(std::string_view input) {
   return out;
 }
 
+bool IsPlausibleCode(std::string_view normalized) {
+  if (normalized.empty() || normalized.size() > static_cast<std::size_t>(kMaxCodeLength)) {
+    return false;
+  }
+  return normalized.find_first_not_of(kCodeAlphabet) == std::string_view::npos;
+}
+
 std::optional<Period> ParsePeriod(std::string_view s) {
   if (s == "all") return Period::kAll;
   if (s == "month") return Period::kMonth;
@@ -127,6 +134,7 @@ std::vector<DailyCount> FillTrend(const std::vector<DailyCount>& sparse, int day
     if (auto it = by_date.find(day.date); it != by_date.end()) {
       day.signups = it->second->signups;
       day.conversions = it->second->conversions;
+      day.clicks = it->second->clicks;
     }
     out.push_back(std::move(day));
   }

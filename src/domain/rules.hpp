@@ -22,6 +22,9 @@ std::string GenerateCodeText(RandomSource& random, int length);
 
 // Trimmed (ASCII whitespace) and uppercased, for lookups.
 std::string NormalizeCode(std::string_view input);
+// Whether a normalised code could exist: 1..kMaxCodeLength characters of kCodeAlphabet. A code
+// that could not is refused without a lookup.
+bool IsPlausibleCode(std::string_view normalized);
 
 enum class Period { kAll, kMonth, kWeek };
 std::optional<Period> ParsePeriod(std::string_view s);

@@ -85,6 +85,12 @@ class WriteTx {
   // has at least `threshold` converted referrals and no badge yet. False when nothing changed.
   virtual Result<bool> InsertBadge(const Reward& badge, std::int64_t threshold) = 0;
 
+  // --- referral links ---
+  // Counts `click` unless its (code, day, visitor) is counted already, in one conditional
+  // statement, and adds it to the aggregates (its referrer's clicks, the program's per day and in
+  // total) in this transaction. True when it was counted now.
+  virtual Result<bool> InsertClick(const Click& click) = 0;
+
   // --- subscriptions ---
   // Inserts an active subscription; false when the user already has an active one.
   virtual Result<bool> InsertSubscription(const Subscription& subscription) = 0;
@@ -144,6 +150,10 @@ class Store {
                                                                       const std::string& key) = 0;
   // The user's newest code, active or not.
   virtual Result<std::optional<ReferralCode>> FindNewestCode(const std::string& user_id) = 0;
+  // The code with this exact (normalised) text whatever its state, and whether `visitor` has a
+  // click of it counted on `day`; one read. nullopt when no code has this text.
+  virtual Result<std::optional<LinkLookup>> LookupLink(const std::string& code, std::int64_t day,
+                                                       const std::string& visitor) = 0;
   virtual Result<std::optional<Subscription>> FindActiveSubscription(
       const std::string& user_id) = 0;
   // The user's rewards, newest first.
@@ -151,7 +161,8 @@ class Store {
   // Read models, served from aggregates the write steps maintain in their own transactions:
   // each answers in a time that does not grow with the number of referrals (or of days).
   //
-  // The user's counts as a referrer; rewards counts all of the user's rewards.
+  // The user's counts as a referrer; rewards counts all of the user's rewards, clicks every
+  // counted click of the user's codes.
   virtual Result<ReferrerStats> GetReferrerStats(const std::string& user_id) = 0;
   // Referrers with at least one referral in the period — all time when `window_days` is nullopt,
   // else the `window_days` UTC days ending on now's — ordered by converted desc, total desc,
@@ -160,10 +171,11 @@ class Store {
   virtual Result<std::vector<LeaderboardEntry>> Leaderboard(std::optional<int> window_days,
                                                             TimePoint now, int limit) = 0;
   // Referrals created in the period (a cohort: converted counts those of them that converted),
-  // rewards of every type created in it; code counts as of `now` whatever the period.
+  // rewards of every type created in it, clicks counted on its days; code counts as of `now`
+  // whatever the period.
   virtual Result<AnalyticsCounts> Analytics(std::optional<int> window_days, TimePoint now) = 0;
-  // Signups by created_at day and conversions by converted_at day, for UTC day numbers in
-  // [first_day, last_day]; only days that have any; ascending.
+  // Signups by created_at day, conversions by converted_at day and clicks by their day, for UTC
+  // day numbers in [first_day, last_day]; only days that have any; ascending.
   virtual Result<std::vector<DailyCount>> DailyCounts(std::int64_t first_day,
                                                       std::int64_t last_day) = 0;
   // Users with at least `threshold` converted referrals and no badge, ascending.

@@ -7,6 +7,7 @@
 #include "domain/errors.hpp"
 #include "http/cursor.hpp"
 #include "http/error_mapping.hpp"
+#include "http/links.hpp"
 #include "util/time_format.hpp"
 #include "util/uuid.hpp"
 
@@ -176,13 +177,15 @@ Response JsonResponse(int status, const json& body) {
   return response;
 }
 
-json GeneratedCodeJson(const domain::ReferralCode& code) {
-  return {
-      {"code", code.code}, {"userId", code.user_id}, {"expiresAt", FormatIso8601(code.expires_at)}};
+json GeneratedCodeJson(const domain::ReferralCode& code, std::string_view public_base_url) {
+  return {{"code", code.code},
+          {"userId", code.user_id},
+          {"expiresAt", FormatIso8601(code.expires_at)},
+          {"shareUrl", ShareUrl(public_base_url, code.code)}};
 }
 
-json CodeJson(const domain::ReferralCode& code, TimePoint now) {
-  json out = GeneratedCodeJson(code);
+json CodeJson(const domain::ReferralCode& code, TimePoint now, std::string_view public_base_url) {
+  json out = GeneratedCodeJson(code, public_base_url);
   out["isActive"] = code.is_active && code.expires_at > now;
   return out;
 }
@@ -197,7 +200,8 @@ json StatsJson(const domain::ReferrerStats& stats) {
   return {{"totalReferrals", stats.total_referrals},
           {"convertedReferrals", stats.converted_referrals},
           {"pendingReferrals", stats.pending_referrals},
-          {"totalRewardsEarned", stats.total_rewards_earned}};
+          {"totalRewardsEarned", stats.total_rewards_earned},
+          {"clicks", stats.clicks}};
 }
 
 json RewardsJson(const std::vector<domain::Reward>& rewards) {
@@ -241,13 +245,18 @@ json AnalyticsJson(const domain::AnalyticsSummary& summary) {
           {"conversionRate", summary.conversion_rate},
           {"totalRewardsAwarded", summary.counts.total_rewards_awarded},
           {"activeCodes", summary.counts.active_codes},
-          {"expiredCodes", summary.counts.expired_codes}};
+          {"expiredCodes", summary.counts.expired_codes},
+          {"clicks", summary.counts.clicks},
+          {"clickToSignupRate", summary.click_to_signup_rate}};
 }
 
 json TrendsJson(const std::vector<domain::DailyCount>& days) {
   json out = json::array();
   for (const auto& day : days) {
-    out.push_back({{"date", day.date}, {"signups", day.signups}, {"conversions", day.conversions}});
+    out.push_back({{"date", day.date},
+                   {"signups", day.signups},
+                   {"conversions", day.conversions},
+                   {"clicks", day.clicks}});
   }
   return out;
 }

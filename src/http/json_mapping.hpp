@@ -66,13 +66,15 @@ Result<int> ParseIntParam(const Request& request, std::string_view name, int fal
 Response JsonResponse(int status, const nlohmann::json& body);
 std::string DumpJson(const nlohmann::json& body);
 
-// {code, userId, expiresAt}
-nlohmann::json GeneratedCodeJson(const domain::ReferralCode& code);
-// {code, userId, expiresAt, isActive}; isActive is false once expired at `now`.
-nlohmann::json CodeJson(const domain::ReferralCode& code, TimePoint now);
+// {code, userId, expiresAt, shareUrl}; shareUrl is `public_base_url`/r/CODE.
+nlohmann::json GeneratedCodeJson(const domain::ReferralCode& code,
+                                 std::string_view public_base_url);
+// {code, userId, expiresAt, isActive, shareUrl}; isActive is false once expired at `now`.
+nlohmann::json CodeJson(const domain::ReferralCode& code, TimePoint now,
+                        std::string_view public_base_url);
 // {message, referralId, referrerUserId}
 nlohmann::json TrackedJson(const domain::Referral& referral);
-// {totalReferrals, convertedReferrals, pendingReferrals, totalRewardsEarned}
+// {totalReferrals, convertedReferrals, pendingReferrals, totalRewardsEarned, clicks}
 nlohmann::json StatsJson(const domain::ReferrerStats& stats);
 // [{id, rewardType, rewardValue, isClaimed, createdAt, claimedAt, expiresAt}]
 nlohmann::json RewardsJson(const std::vector<domain::Reward>& rewards);

@@ -59,6 +59,8 @@ std::string_view ReasonPhrase(int status) {
       return "Accepted";
     case status::kNoContent:
       return "No Content";
+    case status::kFound:
+      return "Found";
     case status::kBadRequest:
       return "Bad Request";
     case status::kUnauthorized:

@@ -54,6 +54,7 @@ inline constexpr int kOk = 200;
 inline constexpr int kCreated = 201;
 inline constexpr int kAccepted = 202;
 inline constexpr int kNoContent = 204;
+inline constexpr int kFound = 302;
 inline constexpr int kBadRequest = 400;
 inline constexpr int kUnauthorized = 401;
 inline constexpr int kPaymentRequired = 402;

@@ -23,6 +23,9 @@ const std::vector<Route>& Routes() {
       {Method::kGet, "/livez", Auth::kNone, HandleLivez},
       {Method::kGet, "/metrics", Auth::kNone, HandleMetrics},
       {Method::kGet, "/api/openapi.json", Auth::kNone, HandleOpenApi},
+      // referral links and their pages (contract section 12)
+      {Method::kGet, "/r/:code", Auth::kNone, HandleFollowLink},
+      {Method::kGet, "/join", Auth::kNone, HandleJoinPage},
       {Method::kPost, "/api/admin/jobs/:name/run", Auth::kAdmin, HandleRunJob},
       {Method::kGet, "/api/admin/automation-logs", Auth::kAdmin, HandleAutomationLogs},
       {Method::kGet, "/api/admin/events", Auth::kAdmin, HandleListEvents},
@@ -198,7 +201,11 @@ Response Pipeline::Preflight(const RouteMatch& match, const Request& request) co
 }
 
 std::string_view Pipeline::ClientAddress(const Request& request) const {
-  if (trust_forwarded_for_) {
+  return ResolveClientAddress(request, trust_forwarded_for_);
+}
+
+std::string_view ResolveClientAddress(const Request& request, bool trust_forwarded_for) {
+  if (trust_forwarded_for) {
     // The load balancer appends the address it saw: the last hop is the one it vouches for.
     if (const auto forwarded = request.Header("X-Forwarded-For")) {
       const auto comma = forwarded->rfind(',');

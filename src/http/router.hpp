@@ -73,6 +73,10 @@ struct RouteMatch {
 // matches the GET route of the path.
 RouteMatch MatchRoute(std::string_view method, std::string_view path);
 
+// The client's address as the abuse limits count it: the last hop of X-Forwarded-For when
+// `trust_forwarded_for` (and the header has one), else the peer's address.
+std::string_view ResolveClientAddress(const Request& request, bool trust_forwarded_for);
+
 inline constexpr std::size_t kMaxBodyBytes = std::size_t{64} * 1024;  // larger bodies → 413
 
 // CORS (contract section 13): what a browser may send and read, and how long it may cache a

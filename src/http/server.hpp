@@ -18,6 +18,7 @@
 #include "domain/user_directory.hpp"
 #include "domain/webhook_service.hpp"
 #include "http/jwt.hpp"
+#include "http/links.hpp"
 #include "util/clock.hpp"
 #include "util/metrics.hpp"
 #include "util/random.hpp"
@@ -70,6 +71,7 @@ struct Dependencies {
   domain::IdempotencyService& idempotency;
   domain::WebhookService& webhooks;
   TimePoint started_at;  // process start, for uptime
+  LinkOptions links{};   // referral links and their pages (contract section 12)
 };
 
 class Server {

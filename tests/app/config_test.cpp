@@ -232,3 +232,66 @@ TEST(ConfigTest, MalformedWebhookSettingsNameTheirVariable) {
 
 }  // namespace
 }  // namespace referrald::app
+
+namespace referrald::app {
+namespace {
+
+TEST(ConfigTest, LinkSettingsDefaultAndAreReadNormalised) {
+  const auto defaults = LoadConfig({});
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_EQ(defaults->public_base_url, "");  // the app uses http://localhost:PORT
+  EXPECT_FALSE(defaults->referral_landing_url.has_value());
+  for (const auto& [given, origin] : std::vector<std::pair<std::string, std::string>>{
+           {"https://ref.example.com", "https://ref.example.com"},
+           {"HTTPS://Ref.Example.com/", "https://ref.example.com"},
+           {"http://localhost:8080", "http://localhost:8080"},
+           {"http://127.0.0.1:5000/", "http://127.0.0.1:5000"},
+           {"http://[::1]:5000", "http://[::1]:5000"}}) {
+    const auto c = LoadConfig({{"PUBLIC_BASE_URL", given}});
+    ASSERT_TRUE(c.has_value()) << given << ": " << c.error().message;
+    EXPECT_EQ(c->public_base_url, origin) << given;
+  }
+  for (const auto& [given, url] : std::vector<std::pair<std::string, std::string>>{
+           {"https://app.example.com/signup", "https://app.example.com/signup"},
+           {"https://App.example.com/Signup?src=share", "https://app.example.com/Signup?src=share"},
+           {"http://localhost:3000", "http://localhost:3000"}}) {
+    const auto c = LoadConfig({{"REFERRAL_LANDING_URL", given}});
+    ASSERT_TRUE(c.has_value()) << given << ": " << c.error().message;
+    EXPECT_EQ(c->referral_landing_url, std::optional<std::string>(url)) << given;
+  }
+  const auto empty = LoadConfig({{"REFERRAL_LANDING_URL", ""}});
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_FALSE(empty->referral_landing_url.has_value());
+}
+
+TEST(ConfigTest, MalformedLinkSettingsNameTheirVariable) {
+  for (const auto& [var, value] : std::vector<std::pair<std::string, std::string>>{
+           {"PUBLIC_BASE_URL", ""},
+           {"PUBLIC_BASE_URL", "ref.example.com"},
+           {"PUBLIC_BASE_URL", "ftp://ref.example.com"},
+           {"PUBLIC_BASE_URL", "https://"},
+           {"PUBLIC_BASE_URL", "https://ref.example.com/app"},
+           {"PUBLIC_BASE_URL", "https://ref.example.com?x=1"},
+           {"PUBLIC_BASE_URL", "https://ref.example.com#top"},
+           {"PUBLIC_BASE_URL", "https://user@ref.example.com"},
+           {"PUBLIC_BASE_URL", "https://ref.example.com:0"},
+           {"PUBLIC_BASE_URL", "https://ref.example.com:99999"},
+           {"PUBLIC_BASE_URL", "https://ref.example.com:abc"},
+           {"PUBLIC_BASE_URL", "https://ref example.com"},
+           {"PUBLIC_BASE_URL", "https://[::1"},
+           {"REFERRAL_LANDING_URL", "/join"},
+           {"REFERRAL_LANDING_URL", "javascript:alert(1)"},
+           {"REFERRAL_LANDING_URL", "https://app.example.com/#signup"},
+           {"REFERRAL_LANDING_URL", "https://app.example.com/sign up"},
+           {"REFERRAL_LANDING_URL", "https://app.example.com/\r\nSet-Cookie: x"},
+           {"REFERRAL_LANDING_URL", "https://app.example.com/<x>"},
+           {"REFERRAL_LANDING_URL", "https://evil@app.example.com/"}}) {
+    const auto c = LoadConfig({{var, value}});
+    ASSERT_FALSE(c.has_value()) << var << "=" << value;
+    EXPECT_EQ(c.error().reason, Reason::kInvalidConfig);
+    EXPECT_EQ(c.error().message.rfind(var + ":", 0), 0U) << c.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace referrald::app

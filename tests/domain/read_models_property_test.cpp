@@ -1,7 +1,7 @@
 // The maintained aggregates equal a from-scratch recount at every instant: long random sequences of
-// operations (generate, track, convert, subscribe, claim, expire, badge) under a fake clock that
-// spans months and crosses UTC midnights, and after every step every read the routes make is
-// compared with a GROUP BY over the base tables. On the backend this run tests.
+// operations (generate, track, convert, subscribe, claim, expire, badge, link clicks) under a fake
+// clock that spans months and crosses UTC midnights, and after every step every read the routes
+// make is compared with a GROUP BY over the base tables. On the backend this run tests.
 
 #include <gtest/gtest.h>
 
@@ -62,7 +62,7 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
         EXPECT_NE(result.error().code, ErrorCode::kUnavailable) << result.error().machine();
       }
     };
-    switch (Pick(12)) {
+    switch (Pick(14)) {
       case 0:
       case 1: {  // time passes: minutes, hours, or days; sometimes to just before midnight
         const int how = Pick(4);
@@ -116,6 +116,14 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
         break;
       case 11:
         ASSERT_TRUE(jobs_->Run(kJobAwardBadges));
+        break;
+      case 12:
+      case 13:  // a referral link followed by one of a few visitors: repeats of a day count once
+        if (!codes_.empty()) {
+          const std::string& code =
+              codes_[static_cast<std::size_t>(Pick(static_cast<int>(codes_.size())))];
+          ok_or_refused(referrals_->FollowLink(code, "visitor-" + std::to_string(Pick(4))));
+        }
         break;
     }
   }

@@ -153,8 +153,9 @@ TEST_F(ApiTest, GenerateCodeReturns201WithTheCode) {
   const auto reply = Post("/api/referral/generate-code", json::object(), user.token);
   ASSERT_EQ(reply.status, 201) << reply.body;
   const auto body = reply.Json();
-  EXPECT_EQ(body.size(), 3U);
+  EXPECT_EQ(body.size(), 4U);
   EXPECT_TRUE(IsCodeText(body["code"])) << body;
+  EXPECT_EQ(body["shareUrl"], "http://localhost:0/r/" + body["code"].get<std::string>());
   EXPECT_EQ(body["userId"], user.id);
   EXPECT_EQ(body["expiresAt"], NowPlus(365 * kDay));
   EXPECT_EQ(reply.Header("Content-Type"), "application/json");
@@ -200,7 +201,8 @@ TEST_F(ApiTest, GetCodeReturnsTheNewestCodeOr404) {
   EXPECT_EQ(body, json({{"code", code},
                         {"userId", user.id},
                         {"expiresAt", NowPlus(10 * kDay)},
-                        {"isActive", true}}));
+                        {"isActive", true},
+                        {"shareUrl", "http://localhost:0/r/" + code}}));
   clock_->Advance(11 * kDay);
   reply = Get("/api/referral/code", user.token);
   ASSERT_EQ(reply.status, 200);
@@ -286,7 +288,8 @@ TEST_F(ApiTest, SeedManualTestingFlow) {
   EXPECT_EQ(stats, json({{"totalReferrals", 1},
                          {"convertedReferrals", 0},
                          {"pendingReferrals", 1},
-                         {"totalRewardsEarned", 0}}));
+                         {"totalRewardsEarned", 0},
+                         {"clicks", 0}}));
   // 3. B upgrades to premium.
   const auto sub = Subscribe(b);
   ASSERT_EQ(sub.status, 201) << sub.body;
@@ -300,7 +303,8 @@ TEST_F(ApiTest, SeedManualTestingFlow) {
   EXPECT_EQ(stats, json({{"totalReferrals", 1},
                          {"convertedReferrals", 1},
                          {"pendingReferrals", 0},
-                         {"totalRewardsEarned", 1}}));
+                         {"totalRewardsEarned", 1},
+                         {"clicks", 0}}));
   const auto rewards = Rewards(a);
   ASSERT_EQ(rewards.size(), 1U);
   const auto& reward = rewards[0];
@@ -517,7 +521,9 @@ TEST_F(ApiTest, AnalyticsComputesTheRate) {
                                 {"conversionRate", 0},
                                 {"totalRewardsAwarded", 0},
                                 {"activeCodes", 0},
-                                {"expiredCodes", 0}}));
+                                {"expiredCodes", 0},
+                                {"clicks", 0},
+                                {"clickToSignupRate", 0}}));
 
   const auto a = NewUser();
   const std::string code = GenerateCode(a);
@@ -556,13 +562,16 @@ TEST_F(ApiTest, TrendsHaveExactlyNDaysIncludingZeroDays) {
   ASSERT_EQ(reply.status, 200) << reply.body;
   const auto days = reply.Json();
   ASSERT_EQ(days.size(), 7U);
-  EXPECT_EQ(days[0],
-            json({{"date", FormatDate(today - 6 * kDay)}, {"signups", 0}, {"conversions", 0}}));
-  EXPECT_EQ(days[3],
-            json({{"date", FormatDate(today - 3 * kDay)}, {"signups", 1}, {"conversions", 0}}));
-  EXPECT_EQ(days[5],
-            json({{"date", FormatDate(today - kDay)}, {"signups", 0}, {"conversions", 0}}));
-  EXPECT_EQ(days[6], json({{"date", FormatDate(today)}, {"signups", 2}, {"conversions", 1}}));
+  const auto day = [](TimePoint t, int signups, int conversions) {
+    return json({{"date", FormatDate(t)},
+                 {"signups", signups},
+                 {"conversions", conversions},
+                 {"clicks", 0}});
+  };
+  EXPECT_EQ(days[0], day(today - 6 * kDay, 0, 0));
+  EXPECT_EQ(days[3], day(today - 3 * kDay, 1, 0));
+  EXPECT_EQ(days[5], day(today - kDay, 0, 0));
+  EXPECT_EQ(days[6], day(today, 2, 1));
 
   EXPECT_EQ(Get("/api/referral/trends", admin_.token).Json().size(), 30U);
   EXPECT_EQ(Get("/api/referral/trends?days=1", admin_.token).Json().size(), 1U);
@@ -577,7 +586,8 @@ TEST_F(ApiTest, RewardsAndStatsStartEmpty) {
   EXPECT_EQ(Get("/api/referral/stats", user.token).Json(), json({{"totalReferrals", 0},
                                                                  {"convertedReferrals", 0},
                                                                  {"pendingReferrals", 0},
-                                                                 {"totalRewardsEarned", 0}}));
+                                                                 {"totalRewardsEarned", 0},
+                                                                 {"clicks", 0}}));
   EXPECT_EQ(Get("/api/referral/leaderboard", user.token).Json(), json::array());
 }
 

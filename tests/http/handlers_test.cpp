@@ -78,9 +78,10 @@ TEST_F(HandlersTest, GenerateCodeAnswersCreatedThenConflictWithTheCode) {
   const Response created = HandleGenerateCode(As(kUser, R"({"expiresInDays": 7})"), *deps_);
   ASSERT_EQ(created.status, status::kCreated) << created.body;
   const json body = json::parse(created.body);
-  EXPECT_EQ(body.size(), 3U);
+  EXPECT_EQ(body.size(), 4U);
   EXPECT_EQ(body["userId"], kUser);
   EXPECT_EQ(body["code"].get<std::string>().size(), 8U);
+  EXPECT_EQ(body["shareUrl"], "http://localhost:5000/r/" + body["code"].get<std::string>());
 
   const Response again = HandleGenerateCode(As(kUser), *deps_);
   EXPECT_EQ(again.status, status::kConflict);

@@ -23,6 +23,7 @@
 
 #include "domain/errors.hpp"
 #include "domain/events.hpp"
+#include "domain/read_model_check.hpp"
 #include "domain/rules.hpp"
 #include "support/test_database.hpp"
 #include "util/random.hpp"
@@ -895,6 +896,89 @@ TEST_F(StoreTest, DailyCountsGroupsByUtcDay) {
                                                    UtcDayNumber(At("2025-06-10T01:00:00.000Z"))));
   ASSERT_EQ(until_day1.size(), 1U);
   EXPECT_EQ(until_day1[0].signups, 2);
+}
+
+// --- referral links: clicks (contract section 12) ----------------------------------------------
+
+// Counts a click; true when it was counted now.
+bool Click(Store& store, const domain::ReferralCode& code, std::int64_t day,
+           const std::string& visitor) {
+  const domain::Click click{code.id, code.user_id, day, visitor};
+  return Must(domain::Transact(store, [&](WriteTx& tx) { return tx.InsertClick(click); }));
+}
+
+TEST_F(StoreTest, LookupLinkFindsTheCodeAndWhetherTheVisitorsClickIsCounted) {
+  const auto code = NewCode(NewUser());
+  const std::int64_t today = UtcDayNumber(kNow);
+  EXPECT_FALSE(Must(store_->LookupLink("NOSUCHCODE", today, "v1")).has_value());
+  auto found = Must(store_->LookupLink(code.code, today, "v1"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->code.id, code.id);
+  EXPECT_EQ(found->code.user_id, code.user_id);
+  EXPECT_TRUE(found->code.is_active);
+  EXPECT_FALSE(found->counted);
+  EXPECT_TRUE(Click(*store_, code, today, "v1"));
+  EXPECT_TRUE(Must(store_->LookupLink(code.code, today, "v1"))->counted);
+  EXPECT_FALSE(Must(store_->LookupLink(code.code, today, "v2"))->counted);
+  EXPECT_FALSE(Must(store_->LookupLink(code.code, today + 1, "v1"))->counted);
+  // Inactive codes are found too: the domain decides.
+  MustOk(Step([&](WriteTx& tx) { return tx.DeactivateCode(code.id); }));
+  EXPECT_FALSE(Must(store_->LookupLink(code.code, today, "v1"))->code.is_active);
+}
+
+TEST_F(StoreTest, ClicksCountOncePerCodeVisitorAndDay) {
+  const std::string referrer = NewUser();
+  const auto code = NewCode(referrer);
+  const auto other = NewCode(NewUser());
+  const std::int64_t today = UtcDayNumber(kNow);
+  EXPECT_TRUE(Click(*store_, code, today, "visitor-a"));
+  EXPECT_FALSE(Click(*store_, code, today, "visitor-a"));     // same visitor, same day
+  EXPECT_TRUE(Click(*store_, code, today, "visitor-b"));      // another visitor
+  EXPECT_TRUE(Click(*store_, code, today + 1, "visitor-a"));  // the next UTC day
+  EXPECT_TRUE(Click(*store_, other, today, "visitor-a"));     // another code
+  EXPECT_FALSE(Click(*store_, other, today, "visitor-a"));
+
+  EXPECT_EQ(Must(store_->GetReferrerStats(referrer)).clicks, 3);
+  EXPECT_EQ(Must(store_->GetReferrerStats(other.user_id)).clicks, 1);
+  // Clicks alone make no referrer of the leaderboard.
+  EXPECT_TRUE(Must(store_->Leaderboard(std::nullopt, kNow, 10)).empty());
+
+  const TimePoint tomorrow = AddDays(kNow, 1);
+  EXPECT_EQ(Must(store_->Analytics(std::nullopt, tomorrow)).clicks, 4);
+  EXPECT_EQ(Must(store_->Analytics(domain::kWeekDays, tomorrow)).clicks, 4);
+  EXPECT_EQ(Must(store_->Analytics(domain::kWeekDays, AddDays(kNow, 7))).clicks, 1);
+  EXPECT_EQ(Must(store_->Analytics(domain::kWeekDays, AddDays(kNow, 8))).clicks, 0);
+  EXPECT_EQ(Must(store_->Analytics(std::nullopt, AddDays(kNow, 8))).clicks, 4);
+
+  const auto days = Must(store_->DailyCounts(today - 1, today + 1));
+  ASSERT_EQ(days.size(), 2U);
+  EXPECT_EQ(days[0], (domain::DailyCount{FormatDate(kNow), 0, 0, 3}));
+  EXPECT_EQ(days[1], (domain::DailyCount{FormatDate(tomorrow), 0, 0, 1}));
+
+  // The aggregates agree with a recount, and a rebuild keeps them.
+  EXPECT_EQ(Must(domain::CheckReadModels(*store_, tomorrow)), std::vector<std::string>{});
+  MustOk(store_->RebuildAggregates(tomorrow));
+  EXPECT_EQ(Must(store_->GetReferrerStats(referrer)).clicks, 3);
+  EXPECT_EQ(Must(store_->Analytics(std::nullopt, tomorrow)).clicks, 4);
+  EXPECT_EQ(Must(store_->DailyCounts(today - 1, today + 1)), days);
+  EXPECT_EQ(Must(domain::CheckReadModels(*store_, tomorrow)), std::vector<std::string>{});
+}
+
+TEST_F(StoreTest, RaceInsertClickCountsOnce) {
+  for (int handles : {1, 2}) {
+    SCOPED_TRACE(handles);
+    const auto stores = Handles(handles);
+    const auto code = NewCode(NewUser());
+    std::atomic<int> counted{0};
+    RunConcurrently(40, [&](int i) {
+      if (Click(*stores[static_cast<std::size_t>(i) % stores.size()], code, UtcDayNumber(kNow),
+                "the-same-visitor")) {
+        ++counted;
+      }
+    });
+    EXPECT_EQ(counted.load(), 1);
+    EXPECT_EQ(Must(store_->GetReferrerStats(code.user_id)).clicks, 1);
+  }
 }
 
 TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {

@@ -19,6 +19,12 @@ Response HandleAnalytics(const Request& request, const Dependencies& deps);
 Response HandleTrends(const Request& request, const Dependencies& deps);
 Response HandleConvert(const Request& request, const Dependencies& deps);
 
+// referral links (contract section 12)
+// GET /r/{code}: 302 to the landing page, counting a click; 404 page for an unusable code.
+Response HandleFollowLink(const Request& request, const Dependencies& deps);
+// GET /join?ref=CODE: the built-in landing page.
+Response HandleJoinPage(const Request& request, const Dependencies& deps);
+
 // /api/subscriptions
 Response HandleCreateSubscription(const Request& request, const Dependencies& deps);
 Response HandleSubscriptionMe(const Request& request, const Dependencies& deps);

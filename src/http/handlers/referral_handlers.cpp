@@ -12,9 +12,6 @@
 namespace referrald::http {
 namespace {
 
-Response GeneratedResponse(const domain::ReferralCode& code) {
-  return JsonResponse(status::kCreated, GeneratedCodeJson(code));
-}
 Response TrackedResponse(const domain::Referral& referral) {
   return JsonResponse(status::kCreated, TrackedJson(referral));
 }
@@ -30,7 +27,10 @@ Response ConvertedResponse(const domain::Conversion& conversion) {
 Response HandleGenerateCode(const Request& request, const Dependencies& deps) {
   auto body = ParseGenerateCodeBody(request.body);
   if (!body) return ErrorResponse(body.error(), request);
-  WriteAnswer<domain::ReferralCode> answer(request, deps, GeneratedResponse);
+  WriteAnswer<domain::ReferralCode> answer(
+      request, deps, [&deps](const domain::ReferralCode& code) {
+        return JsonResponse(status::kCreated, GeneratedCodeJson(code, deps.links.public_base_url));
+      });
   auto code =
       deps.referrals.GenerateCode(request.caller.actor(), body->expires_in_days, answer.OnCommit());
   if (!code) return ErrorResponse(code.error(), request);
@@ -40,7 +40,7 @@ Response HandleGenerateCode(const Request& request, const Dependencies& deps) {
 Response HandleGetCode(const Request& request, const Dependencies& deps) {
   auto code = deps.referrals.GetCode(request.caller.user_id);
   if (!code) return ErrorResponse(code.error(), request);
-  return JsonResponse(status::kOk, CodeJson(*code, deps.clock.Now()));
+  return JsonResponse(status::kOk, CodeJson(*code, deps.clock.Now(), deps.links.public_base_url));
 }
 
 Response HandleTrack(const Request& request, const Dependencies& deps) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <utility>
 
 #include "codec/json_codec.hpp"
@@ -89,6 +90,36 @@ SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
 WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)sql";
 constexpr char kExpireCodes[] =
     "UPDATE referral_codes SET is_active = FALSE WHERE is_active AND expires_at <= $1";
+
+// --- referral links (migrations/postgres/0009_referral_links.sql) --------------------------------
+// $1 the code's text, $2 the day, $3 the visitor: the code, and whether the click is counted.
+constexpr char kSelectLink[] = R"sql(
+SELECT c.id, c.user_id, c.code, c.is_active, c.created_at, c.expires_at,
+       EXISTS (SELECT 1 FROM referral_clicks k
+               WHERE k.code_id = c.id AND k.day = $2::integer AND k.visitor = $3::text)
+FROM referral_codes c WHERE c.code = $1)sql";
+// $1 code, $2 day, $3 visitor, $4 the code's owner, $5 the shard. One round trip: the primary key
+// makes a second click of the visitor on that day a no-op (a concurrent one waits for the first
+// to commit, then does nothing), and only an inserted click adds to the aggregates (PostgreSQL
+// runs every data-modifying WITH to completion, read or not).
+constexpr char kInsertClick[] = R"sql(
+WITH counted AS (
+  INSERT INTO referral_clicks (code_id, day, visitor) VALUES ($1::uuid, $2::integer, $3::text)
+  ON CONFLICT DO NOTHING
+  RETURNING 1),
+referrer AS (
+  INSERT INTO referrer_totals (user_id, clicks) SELECT $4::uuid, 1 FROM counted
+  ON CONFLICT (user_id) DO UPDATE SET clicks = referrer_totals.clicks + 1
+  RETURNING 1),
+daily AS (
+  INSERT INTO program_daily (day, shard, clicks) SELECT $2::integer, $5::integer, 1 FROM counted
+  ON CONFLICT (day, shard) DO UPDATE SET clicks = program_daily.clicks + 1
+  RETURNING 1),
+total AS (
+  INSERT INTO program_totals (shard, clicks) SELECT $5::integer, 1 FROM counted
+  ON CONFLICT (shard) DO UPDATE SET clicks = program_totals.clicks + 1
+  RETURNING 1)
+SELECT count(*) FROM counted)sql";
 
 // --- referrals --------------------------------------------------------------------------------
 constexpr char kSelectReferralOfReferred[] = R"sql(
@@ -250,7 +281,7 @@ constexpr char kDropEmptyWindows[] =
 
 // --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
-SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned
+SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned, clicks
 FROM referrer_totals WHERE user_id = $1)sql";
 // Both leaderboards are a range scan of their rank index, stopped at the limit.
 constexpr char kSelectLeaderboardAll[] = R"sql(
@@ -287,28 +318,32 @@ ORDER BY r.converted DESC, r.total DESC, r.user_id ASC)sql";
 constexpr char kSelectAnalytics[] = R"sql(
 SELECT t.referrals, t.converted, t.rewards, t.codes, t.active_codes,
        d.signups, d.cohort_conversions, d.rewards,
-       (SELECT count(*) FROM referral_codes WHERE is_active AND expires_at <= $3)
+       (SELECT count(*) FROM referral_codes WHERE is_active AND expires_at <= $3),
+       t.clicks, d.clicks
 FROM (SELECT coalesce(sum(referrals), 0) AS referrals, coalesce(sum(converted), 0) AS converted,
              coalesce(sum(rewards), 0) AS rewards, coalesce(sum(codes), 0) AS codes,
-             coalesce(sum(active_codes), 0) AS active_codes
+             coalesce(sum(active_codes), 0) AS active_codes, coalesce(sum(clicks), 0) AS clicks
       FROM program_totals) AS t,
      (SELECT coalesce(sum(signups), 0) AS signups,
              coalesce(sum(cohort_conversions), 0) AS cohort_conversions,
-             coalesce(sum(rewards), 0) AS rewards
+             coalesce(sum(rewards), 0) AS rewards, coalesce(sum(clicks), 0) AS clicks
       FROM program_daily WHERE day BETWEEN $1 AND $2) AS d)sql";
 constexpr char kSelectDailyCounts[] = R"sql(
-SELECT day, sum(signups), sum(conversions) FROM program_daily
+SELECT day, sum(signups), sum(conversions), sum(clicks) FROM program_daily
 WHERE day BETWEEN $1 AND $2
-GROUP BY day HAVING sum(signups) > 0 OR sum(conversions) > 0
+GROUP BY day HAVING sum(signups) > 0 OR sum(conversions) > 0 OR sum(clicks) > 0
 ORDER BY day)sql";
 
 // --- recounts over the base tables (verification only) ------------------------------------------
 constexpr char kRecountStats[] = R"sql(
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, (status = 'converted')::int AS converted,
-         (status = 'pending')::int AS pending, 0 AS rewards FROM referrals
+         (status = 'pending')::int AS pending, 0 AS rewards, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1 FROM user_rewards) AS rows
+  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  UNION ALL
+  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id
+) AS rows
 GROUP BY user_id)sql";
 // $1 is the period's first instant, '-infinity' for all time.
 constexpr char kRecountLeaderboard[] = R"sql(
@@ -324,13 +359,18 @@ SELECT
   (SELECT count(*) FROM referrals WHERE created_at >= $1 AND status = 'converted'),
   (SELECT count(*) FROM user_rewards WHERE created_at >= $1),
   (SELECT count(*) FROM referral_codes WHERE is_active AND expires_at > $2),
-  (SELECT count(*) FROM referral_codes))sql";
+  (SELECT count(*) FROM referral_codes),
+  (SELECT count(*) FROM referral_clicks WHERE day >= $3::bigint))sql";
+// $2 today's day number.
 constexpr char kRecountDays[] = R"sql(
-SELECT day, sum(signups), sum(conversions) FROM (
-  SELECT to_char(created_at, 'YYYY-MM-DD') AS day, 1 AS signups, 0 AS conversions
+SELECT day, sum(signups), sum(conversions), sum(clicks) FROM (
+  SELECT to_char(created_at, 'YYYY-MM-DD') AS day, 1 AS signups, 0 AS conversions, 0 AS clicks
   FROM referrals WHERE created_at < $1
   UNION ALL
-  SELECT to_char(converted_at, 'YYYY-MM-DD'), 0, 1 FROM referrals WHERE converted_at < $1
+  SELECT to_char(converted_at, 'YYYY-MM-DD'), 0, 1, 0 FROM referrals WHERE converted_at < $1
+  UNION ALL
+  SELECT to_char(DATE '1970-01-01' + day, 'YYYY-MM-DD'), 0, 0, 1 FROM referral_clicks
+  WHERE day <= $2::integer
 ) AS events
 GROUP BY day ORDER BY day)sql";
 
@@ -339,12 +379,15 @@ constexpr char kDeleteAggregates[] =
     "TRUNCATE referrer_totals, referrer_daily, referrer_windows, program_daily, program_totals";
 constexpr char kRebuildReferrerTotals[] = R"sql(
 INSERT INTO referrer_totals (user_id, total_referrals, converted_referrals, pending_referrals,
-                             rewards_earned)
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+                             rewards_earned, clicks)
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, (status = 'converted')::int AS converted,
-         (status = 'pending')::int AS pending, 0 AS rewards FROM referrals
+         (status = 'pending')::int AS pending, 0 AS rewards, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1 FROM user_rewards) AS rows
+  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  UNION ALL
+  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id
+) AS rows
 GROUP BY user_id)sql";
 constexpr char kRebuildReferrerDaily[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals, conversions)
@@ -358,22 +401,26 @@ SELECT $1::integer, user_id, $2::integer, sum(referrals)::bigint, sum(conversion
 FROM referrer_daily WHERE day BETWEEN $2::integer - $1::integer + 1 AND $2::integer
 GROUP BY user_id)sql";
 constexpr char kRebuildProgramDaily[] = R"sql(
-INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
-SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
+INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards, clicks)
+SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards), sum(clicks) FROM (
   SELECT )sql" REFERRALD_DAY("created_at") R"sql( AS day, 1 AS signups,
-         (status = 'converted')::int AS cohort, 0 AS conversions, 0 AS rewards FROM referrals
+         (status = 'converted')::int AS cohort, 0 AS conversions, 0 AS rewards, 0 AS clicks
+  FROM referrals
   UNION ALL
-  SELECT )sql" REFERRALD_DAY("converted_at") R"sql(, 0, 0, 1, 0 FROM referrals
+  SELECT )sql" REFERRALD_DAY("converted_at") R"sql(, 0, 0, 1, 0, 0 FROM referrals
   WHERE converted_at IS NOT NULL
   UNION ALL
-  SELECT )sql" REFERRALD_DAY("created_at") R"sql(, 0, 0, 0, 1 FROM user_rewards) AS events
+  SELECT )sql" REFERRALD_DAY("created_at") R"sql(, 0, 0, 0, 1, 0 FROM user_rewards
+  UNION ALL
+  SELECT day, 0, 0, 0, 0, 1 FROM referral_clicks) AS events
 GROUP BY day)sql";
 constexpr char kRebuildProgramTotals[] = R"sql(
-INSERT INTO program_totals (shard, referrals, converted, rewards, codes, active_codes)
+INSERT INTO program_totals (shard, referrals, converted, rewards, codes, active_codes, clicks)
 SELECT 0, (SELECT count(*) FROM referrals),
        (SELECT count(*) FROM referrals WHERE status = 'converted'),
        (SELECT count(*) FROM user_rewards), (SELECT count(*) FROM referral_codes),
-       (SELECT count(*) FROM referral_codes WHERE is_active))sql";
+       (SELECT count(*) FROM referral_codes WHERE is_active),
+       (SELECT count(*) FROM referral_clicks))sql";
 
 #undef REFERRALD_DAY
 
@@ -721,6 +768,15 @@ class PostgresStore::Tx final : public domain::WriteTx {
     });
   }
 
+  Result<bool> InsertClick(const domain::Click& click) override {
+    return guard_("InsertClick", [&]() -> Result<bool> {
+      const auto result =
+          conn_.Query(kInsertClick, deadline_, click.code_id, click.day, click.visitor,
+                      click.referrer_user_id, ShardOf(click.referrer_user_id, shards_));
+      return result.row(0).Int(0) == 1;
+    });
+  }
+
   Result<bool> InsertSubscription(const domain::Subscription& s) override {
     return guard_("InsertSubscription", [&]() -> Result<bool> {
       return conn_
@@ -996,6 +1052,19 @@ Result<std::optional<domain::ReferralCode>> PostgresStore::FindNewestCode(
   });
 }
 
+Result<std::optional<domain::LinkLookup>> PostgresStore::LookupLink(const std::string& code,
+                                                                    std::int64_t day,
+                                                                    const std::string& visitor) {
+  return Guarded(kBackend, "LookupLink", [&]() -> Result<std::optional<domain::LinkLookup>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectLink, deadline, code, day, visitor);
+    if (result.rows() == 0) return std::optional<domain::LinkLookup>();
+    const auto row = result.row(0);
+    return std::optional<domain::LinkLookup>(domain::LinkLookup{ReadCode(row), row.Bool(6)});
+  });
+}
+
 Result<std::optional<domain::Subscription>> PostgresStore::FindActiveSubscription(
     const std::string& user_id) {
   return Guarded(kBackend, "FindActiveSubscription",
@@ -1032,6 +1101,7 @@ Result<domain::ReferrerStats> PostgresStore::GetReferrerStats(const std::string&
       stats.converted_referrals = row.Int(1);
       stats.pending_referrals = row.Int(2);
       stats.total_rewards_earned = row.Int(3);
+      stats.clicks = row.Int(4);
     }
     return stats;
   });
@@ -1088,6 +1158,7 @@ Result<domain::AnalyticsCounts> PostgresStore::Analytics(std::optional<int> wind
     counts.total_rewards_awarded = window_days ? row.Int(7) : row.Int(2);
     counts.active_codes = row.Int(4) - row.Int(8);
     counts.expired_codes = row.Int(3) - counts.active_codes;
+    counts.clicks = window_days ? row.Int(10) : row.Int(9);
     return counts;
   });
 }
@@ -1101,8 +1172,8 @@ Result<std::vector<domain::DailyCount>> PostgresStore::DailyCounts(std::int64_t 
     std::vector<domain::DailyCount> out;
     for (int i = 0; i < result.rows(); ++i) {
       const auto row = result.row(i);
-      out.push_back(
-          domain::DailyCount{FormatDate(StartOfDayNumber(row.Int(0))), row.Int(1), row.Int(2)});
+      out.push_back(domain::DailyCount{FormatDate(StartOfDayNumber(row.Int(0))), row.Int(1),
+                                       row.Int(2), row.Int(3)});
     }
     return out;
   });
@@ -1317,7 +1388,7 @@ Result<domain::ReadModels> PostgresStore::RecountReadModels(TimePoint now) {
       for (int i = 0; i < stats.rows(); ++i) {
         const auto row = stats.row(i);
         models.stats[row.Text(0)] =
-            domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3), row.Int(4)};
+            domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3), row.Int(4), row.Int(5)};
       }
     }
     std::vector<std::optional<int>> periods{std::nullopt};
@@ -1328,8 +1399,10 @@ Result<domain::ReadModels> PostgresStore::RecountReadModels(TimePoint now) {
       for (int i = 0; i < leaderboard.rows(); ++i) {
         rows.push_back(ReadLeaderboardEntry(leaderboard.row(i)));
       }
+      const std::int64_t first_day =
+          window ? UtcDayNumber(now) - (*window - 1) : std::numeric_limits<std::int64_t>::min();
       const auto analytics =
-          lease->Query(kRecountAnalytics, deadline, SinceParam(window, now), now);
+          lease->Query(kRecountAnalytics, deadline, SinceParam(window, now), now, first_day);
       const auto row = analytics.row(0);
       auto& counts = models.analytics[window.value_or(0)];
       counts.total_referrals = row.Int(0);
@@ -1337,11 +1410,13 @@ Result<domain::ReadModels> PostgresStore::RecountReadModels(TimePoint now) {
       counts.total_rewards_awarded = row.Int(2);
       counts.active_codes = row.Int(3);
       counts.expired_codes = row.Int(4) - counts.active_codes;
+      counts.clicks = row.Int(5);
     }
-    const auto days = lease->Query(kRecountDays, deadline, AddDays(StartOfUtcDay(now), 1));
+    const auto days =
+        lease->Query(kRecountDays, deadline, AddDays(StartOfUtcDay(now), 1), UtcDayNumber(now));
     for (int i = 0; i < days.rows(); ++i) {
       const auto row = days.row(i);
-      models.days.push_back(domain::DailyCount{row.Text(0), row.Int(1), row.Int(2)});
+      models.days.push_back(domain::DailyCount{row.Text(0), row.Int(1), row.Int(2), row.Int(3)});
     }
     lease->ExecScript(kCommit, deadline);
     return models;

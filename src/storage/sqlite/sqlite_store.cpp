@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -76,6 +77,18 @@ SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
 WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT 1)sql";
 constexpr char kExpireCodes[] =
     "UPDATE referral_codes SET is_active = 0 WHERE is_active = 1 AND expires_at <= ?1";
+
+// --- referral links (migrations/sqlite/0010_referral_links.sql) ----------------------------------
+// ?1 the code's text, ?2 the day, ?3 the visitor: the code, and whether the click is counted.
+constexpr char kSelectLink[] = R"sql(
+SELECT c.id, c.user_id, c.code, c.is_active, c.created_at, c.expires_at,
+       EXISTS (SELECT 1 FROM referral_clicks k
+               WHERE k.code_id = c.id AND k.day = ?2 AND k.visitor = ?3)
+FROM referral_codes c WHERE c.code = ?1)sql";
+// The primary key makes a second click of the visitor on that day a no-op.
+constexpr char kInsertClick[] = R"sql(
+INSERT INTO referral_clicks (code_id, day, visitor) VALUES (?1, ?2, ?3)
+ON CONFLICT DO NOTHING)sql";
 
 // --- referrals --------------------------------------------------------------------------------
 constexpr char kSelectReferralOfReferred[] = R"sql(
@@ -200,6 +213,16 @@ constexpr char kProgramReward[] = R"sql(
 INSERT INTO program_totals (shard, rewards) VALUES (?1, 1)
 ON CONFLICT (shard) DO UPDATE SET rewards = rewards + 1)sql";
 
+constexpr char kReferrerClick[] = R"sql(
+INSERT INTO referrer_totals (user_id, clicks) VALUES (?1, 1)
+ON CONFLICT (user_id) DO UPDATE SET clicks = clicks + 1)sql";
+constexpr char kProgramDayClick[] = R"sql(
+INSERT INTO program_daily (day, shard, clicks) VALUES (?1, ?2, 1)
+ON CONFLICT (day, shard) DO UPDATE SET clicks = clicks + 1)sql";
+constexpr char kProgramClick[] = R"sql(
+INSERT INTO program_totals (shard, clicks) VALUES (?1, 1)
+ON CONFLICT (shard) DO UPDATE SET clicks = clicks + 1)sql";
+
 constexpr char kProgramCode[] = R"sql(
 INSERT INTO program_totals (shard, codes, active_codes) VALUES (?1, 1, 1)
 ON CONFLICT (shard) DO UPDATE SET codes = codes + 1, active_codes = active_codes + 1)sql";
@@ -219,7 +242,7 @@ constexpr char kDropEmptyWindows[] =
 
 // --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
-SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned
+SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned, clicks
 FROM referrer_totals WHERE user_id = ?1)sql";
 // Both leaderboards are a range scan of their rank index, stopped at the limit.
 constexpr char kSelectLeaderboardAll[] = R"sql(
@@ -240,28 +263,31 @@ SELECT coalesce(sum(referrals), 0), coalesce(sum(conversions), 0) FROM referrer_
 WHERE user_id = ?1 AND day BETWEEN ?2 - ?3 + 1 AND ?2)sql";
 constexpr char kSelectProgramTotals[] = R"sql(
 SELECT coalesce(sum(referrals), 0), coalesce(sum(converted), 0), coalesce(sum(rewards), 0),
-       coalesce(sum(codes), 0), coalesce(sum(active_codes), 0)
+       coalesce(sum(codes), 0), coalesce(sum(active_codes), 0), coalesce(sum(clicks), 0)
 FROM program_totals)sql";
 constexpr char kSelectProgramDays[] = R"sql(
-SELECT coalesce(sum(signups), 0), coalesce(sum(cohort_conversions), 0), coalesce(sum(rewards), 0)
+SELECT coalesce(sum(signups), 0), coalesce(sum(cohort_conversions), 0), coalesce(sum(rewards), 0),
+       coalesce(sum(clicks), 0)
 FROM program_daily WHERE day BETWEEN ?1 AND ?2)sql";
 // Codes still flagged active but past their expiry: those the expire-codes job has not swept yet
 // (a range of the partial index on expires_at).
 constexpr char kSelectCodesPastExpiry[] =
     "SELECT count(*) FROM referral_codes WHERE is_active = 1 AND expires_at <= ?1";
 constexpr char kSelectDailyCounts[] = R"sql(
-SELECT day, sum(signups), sum(conversions) FROM program_daily
+SELECT day, sum(signups), sum(conversions), sum(clicks) FROM program_daily
 WHERE day BETWEEN ?1 AND ?2
-GROUP BY day HAVING sum(signups) > 0 OR sum(conversions) > 0
+GROUP BY day HAVING sum(signups) > 0 OR sum(conversions) > 0 OR sum(clicks) > 0
 ORDER BY day)sql";
 
 // --- recounts over the base tables (verification only) ------------------------------------------
 constexpr char kRecountStats[] = R"sql(
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, status = 'converted' AS converted,
-         status = 'pending' AS pending, 0 AS rewards FROM referrals
+         status = 'pending' AS pending, 0 AS rewards, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1 FROM user_rewards)
+  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  UNION ALL
+  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id)
 GROUP BY user_id)sql";
 // ?1 is the period's first instant, '' for all time (every timestamp sorts after '').
 constexpr char kRecountLeaderboard[] = R"sql(
@@ -277,13 +303,17 @@ SELECT
   (SELECT count(*) FROM referrals WHERE created_at >= ?1 AND status = 'converted'),
   (SELECT count(*) FROM user_rewards WHERE created_at >= ?1),
   (SELECT count(*) FROM referral_codes WHERE is_active = 1 AND expires_at > ?2),
-  (SELECT count(*) FROM referral_codes))sql";
+  (SELECT count(*) FROM referral_codes),
+  (SELECT count(*) FROM referral_clicks WHERE day >= ?3))sql";
+// ?2 today's day number.
 constexpr char kRecountDays[] = R"sql(
-SELECT day, sum(signups), sum(conversions) FROM (
-  SELECT substr(created_at, 1, 10) AS day, 1 AS signups, 0 AS conversions FROM referrals
-  WHERE created_at < ?1
+SELECT day, sum(signups), sum(conversions), sum(clicks) FROM (
+  SELECT substr(created_at, 1, 10) AS day, 1 AS signups, 0 AS conversions, 0 AS clicks
+  FROM referrals WHERE created_at < ?1
   UNION ALL
-  SELECT substr(converted_at, 1, 10), 0, 1 FROM referrals WHERE converted_at < ?1)
+  SELECT substr(converted_at, 1, 10), 0, 1, 0 FROM referrals WHERE converted_at < ?1
+  UNION ALL
+  SELECT date(day * 86400, 'unixepoch'), 0, 0, 1 FROM referral_clicks WHERE day <= ?2)
 GROUP BY day ORDER BY day)sql";
 
 // --- rebuilding the aggregates from the base tables ---------------------------------------------
@@ -292,12 +322,14 @@ constexpr const char* kDeleteAggregates[] = {
     "DELETE FROM program_daily", "DELETE FROM program_totals"};
 constexpr char kRebuildReferrerTotals[] = R"sql(
 INSERT INTO referrer_totals (user_id, total_referrals, converted_referrals, pending_referrals,
-                             rewards_earned)
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards) FROM (
+                             rewards_earned, clicks)
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, status = 'converted' AS converted,
-         status = 'pending' AS pending, 0 AS rewards FROM referrals
+         status = 'pending' AS pending, 0 AS rewards, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1 FROM user_rewards)
+  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  UNION ALL
+  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id)
 GROUP BY user_id)sql";
 constexpr char kRebuildReferrerDaily[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals, conversions)
@@ -310,22 +342,26 @@ INSERT INTO referrer_windows (window_days, user_id, as_of_day, total, converted)
 SELECT ?1, user_id, ?2, sum(referrals), sum(conversions) FROM referrer_daily
 WHERE day BETWEEN ?2 - ?1 + 1 AND ?2 GROUP BY user_id)sql";
 constexpr char kRebuildProgramDaily[] = R"sql(
-INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards)
-SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards) FROM (
+INSERT INTO program_daily (day, shard, signups, cohort_conversions, conversions, rewards, clicks)
+SELECT day, 0, sum(signups), sum(cohort), sum(conversions), sum(rewards), sum(clicks) FROM (
   SELECT )sql" REFERRALD_DAY("created_at") R"sql( AS day, 1 AS signups,
-         status = 'converted' AS cohort, 0 AS conversions, 0 AS rewards FROM referrals
+         status = 'converted' AS cohort, 0 AS conversions, 0 AS rewards, 0 AS clicks
+  FROM referrals
   UNION ALL
-  SELECT )sql" REFERRALD_DAY("converted_at") R"sql(, 0, 0, 1, 0 FROM referrals
+  SELECT )sql" REFERRALD_DAY("converted_at") R"sql(, 0, 0, 1, 0, 0 FROM referrals
   WHERE converted_at IS NOT NULL
   UNION ALL
-  SELECT )sql" REFERRALD_DAY("created_at") R"sql(, 0, 0, 0, 1 FROM user_rewards)
+  SELECT )sql" REFERRALD_DAY("created_at") R"sql(, 0, 0, 0, 1, 0 FROM user_rewards
+  UNION ALL
+  SELECT day, 0, 0, 0, 0, 1 FROM referral_clicks)
 GROUP BY day)sql";
 constexpr char kRebuildProgramTotals[] = R"sql(
-INSERT INTO program_totals (shard, referrals, converted, rewards, codes, active_codes)
+INSERT INTO program_totals (shard, referrals, converted, rewards, codes, active_codes, clicks)
 SELECT 0, (SELECT count(*) FROM referrals),
        (SELECT count(*) FROM referrals WHERE status = 'converted'),
        (SELECT count(*) FROM user_rewards), (SELECT count(*) FROM referral_codes),
-       (SELECT count(*) FROM referral_codes WHERE is_active = 1))sql";
+       (SELECT count(*) FROM referral_codes WHERE is_active = 1),
+       (SELECT count(*) FROM referral_clicks))sql";
 
 #undef REFERRALD_DAY
 
@@ -463,6 +499,12 @@ constexpr int kShards = 1;
 std::string SinceText(std::optional<int> window_days, TimePoint now) {
   if (!window_days) return {};
   return FormatIso8601(StartOfDayNumber(UtcDayNumber(now) - (*window_days - 1)));
+}
+
+// The period's first UTC day number; the smallest one for all time.
+std::int64_t FirstDay(std::optional<int> window_days, TimePoint now) {
+  if (!window_days) return std::numeric_limits<std::int64_t>::min();
+  return UtcDayNumber(now) - (*window_days - 1);
 }
 
 }  // namespace
@@ -627,6 +669,18 @@ class SqliteStore::Tx final : public domain::WriteTx {
           .Run();
       if (conn_.Changes() != 1) return false;
       Rewarded(badge);
+      return true;
+    });
+  }
+
+  Result<bool> InsertClick(const domain::Click& click) override {
+    return guard_("InsertClick", [&]() -> Result<bool> {
+      Stmt(conn_, kInsertClick).Bind(click.code_id, click.day, click.visitor).Run();
+      if (conn_.Changes() != 1) return false;
+      const int shard = ShardOf(click.referrer_user_id, kShards);
+      Stmt(conn_, kReferrerClick).Bind(click.referrer_user_id).Run();
+      Stmt(conn_, kProgramDayClick).Bind(click.day, shard).Run();
+      Stmt(conn_, kProgramClick).Bind(shard).Run();
       return true;
     });
   }
@@ -970,6 +1024,19 @@ Result<std::optional<domain::ReferralCode>> SqliteStore::FindNewestCode(
   });
 }
 
+Result<std::optional<domain::LinkLookup>> SqliteStore::LookupLink(const std::string& code,
+                                                                  std::int64_t day,
+                                                                  const std::string& visitor) {
+  return Guarded(kBackend, "LookupLink", [&]() -> Result<std::optional<domain::LinkLookup>> {
+    ReadLease lease = AcquireReader();
+    Stmt select(*lease, kSelectLink);
+    select.Bind(code, day, visitor);
+    if (!select.Step()) return std::optional<domain::LinkLookup>();
+    return std::optional<domain::LinkLookup>(
+        domain::LinkLookup{ReadCode(select), select.Int(6) != 0});
+  });
+}
+
 Result<std::optional<domain::Subscription>> SqliteStore::FindActiveSubscription(
     const std::string& user_id) {
   return Guarded(kBackend, "FindActiveSubscription",
@@ -1004,6 +1071,7 @@ Result<domain::ReferrerStats> SqliteStore::GetReferrerStats(const std::string& u
       stats.converted_referrals = select.Int(1);
       stats.pending_referrals = select.Int(2);
       stats.total_rewards_earned = select.Int(3);
+      stats.clicks = select.Int(4);
     }
     return stats;
   });
@@ -1058,6 +1126,7 @@ Result<domain::AnalyticsCounts> SqliteStore::Analytics(std::optional<int> window
         counts.total_rewards_awarded = totals.Int(2);
         codes = totals.Int(3);
         flagged_active = totals.Int(4);
+        counts.clicks = totals.Int(5);
       }
     }
     if (window_days) {
@@ -1068,6 +1137,7 @@ Result<domain::AnalyticsCounts> SqliteStore::Analytics(std::optional<int> window
         counts.total_referrals = days.Int(0);
         counts.converted_referrals = days.Int(1);
         counts.total_rewards_awarded = days.Int(2);
+        counts.clicks = days.Int(3);
       }
     }
     Stmt past_expiry(*lease, kSelectCodesPastExpiry);
@@ -1088,7 +1158,7 @@ Result<std::vector<domain::DailyCount>> SqliteStore::DailyCounts(std::int64_t fi
     std::vector<domain::DailyCount> out;
     while (select.Step()) {
       out.push_back(domain::DailyCount{FormatDate(StartOfDayNumber(select.Int(0))), select.Int(1),
-                                       select.Int(2)});
+                                       select.Int(2), select.Int(3)});
     }
     return out;
   });
@@ -1332,8 +1402,8 @@ Result<domain::ReadModels> SqliteStore::RecountReadModels(TimePoint now) {
     {
       Stmt stats(*lease, kRecountStats);
       while (stats.Step()) {
-        models.stats[stats.Text(0)] =
-            domain::ReferrerStats{stats.Int(1), stats.Int(2), stats.Int(3), stats.Int(4)};
+        models.stats[stats.Text(0)] = domain::ReferrerStats{
+            stats.Int(1), stats.Int(2), stats.Int(3), stats.Int(4), stats.Int(5)};
       }
     }
     std::vector<std::optional<int>> periods{std::nullopt};
@@ -1344,7 +1414,7 @@ Result<domain::ReadModels> SqliteStore::RecountReadModels(TimePoint now) {
       leaderboard.Bind(SinceText(window, now));
       while (leaderboard.Step()) rows.push_back(ReadLeaderboardEntry(leaderboard));
       Stmt analytics(*lease, kRecountAnalytics);
-      analytics.Bind(SinceText(window, now), now);
+      analytics.Bind(SinceText(window, now), now, FirstDay(window, now));
       if (analytics.Step()) {
         auto& counts = models.analytics[window.value_or(0)];
         counts.total_referrals = analytics.Int(0);
@@ -1352,12 +1422,14 @@ Result<domain::ReadModels> SqliteStore::RecountReadModels(TimePoint now) {
         counts.total_rewards_awarded = analytics.Int(2);
         counts.active_codes = analytics.Int(3);
         counts.expired_codes = analytics.Int(4) - counts.active_codes;
+        counts.clicks = analytics.Int(5);
       }
     }
     Stmt days(*lease, kRecountDays);
-    days.Bind(AddDays(StartOfUtcDay(now), 1));
+    days.Bind(AddDays(StartOfUtcDay(now), 1), UtcDayNumber(now));
     while (days.Step()) {
-      models.days.push_back(domain::DailyCount{days.Text(0), days.Int(1), days.Int(2)});
+      models.days.push_back(
+          domain::DailyCount{days.Text(0), days.Int(1), days.Int(2), days.Int(3)});
     }
     return models;
   });

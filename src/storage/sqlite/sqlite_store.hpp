@@ -60,6 +60,8 @@ class SqliteStore final : public domain::Store {
   Result<std::optional<domain::IdempotencyRecord>> FindIdempotencyKey(
       const std::string& user_id, const std::string& key) override;
   Result<std::optional<domain::ReferralCode>> FindNewestCode(const std::string& user_id) override;
+  Result<std::optional<domain::LinkLookup>> LookupLink(const std::string& code, std::int64_t day,
+                                                       const std::string& visitor) override;
   Result<std::optional<domain::Subscription>> FindActiveSubscription(
       const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
