@@ -21,6 +21,7 @@ Response HandleConvert(const Request& request, const Dependencies& deps);
 
 // /api/subscriptions
 Response HandleCreateSubscription(const Request& request, const Dependencies& deps);
+Response HandleCancelSubscription(const Request& request, const Dependencies& deps);
 Response HandleSubscriptionMe(const Request& request, const Dependencies& deps);
 
 // operations
