@@ -338,6 +338,8 @@ Result<Config> LoadConfig(const Environment& env) {
           c.referral.code_expiration_days),
       Int(env, "REFERRAL_REWARD_DAYS", 1, 3650, c.referral.reward_days),
       Int(env, "REFERRAL_REWARD_CLAIM_DAYS", 0, 3650, c.referral.reward_claim_days),
+      Int(env, "REFERRAL_REWARD_HOLD_DAYS", 0, domain::kMaxRewardHoldDays,
+          c.referral.reward_hold_days),
       Int(env, "REFERRAL_MASTER_THRESHOLD", 1, 1000000, c.referral.master_threshold),
       Bool(env, "ENABLE_AUTOMATION_WORKER", c.worker_enabled),
       Cron(env, "CRON_EXPIRE_CODES", c.cron_expire_codes),

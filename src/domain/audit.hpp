@@ -22,7 +22,9 @@ inline constexpr std::string_view kConversionRefused = "conversion_refused";
 inline constexpr std::string_view kRewardGranted = "reward_granted";
 inline constexpr std::string_view kRewardClaimed = "reward_claimed";
 inline constexpr std::string_view kRewardClaimRefused = "reward_claim_refused";
+inline constexpr std::string_view kRewardRevoked = "reward_revoked";
 inline constexpr std::string_view kSubscriptionCreated = "subscription_created";
+inline constexpr std::string_view kSubscriptionCancelled = "subscription_cancelled";
 inline constexpr std::string_view kPaymentDeclined = "payment_declined";
 
 inline constexpr AuditStatus kSuccess = AuditStatus::kSuccess;

@@ -101,6 +101,22 @@ inline Error RewardNotFound() {
 inline Error RewardExpired() {
   return MakeError(ErrorCode::kFailedPrecondition, Reason::kRewardExpired, "Reward has expired");
 }
+// The reward is still on hold (contract §11); `claimable_at` (ISO 8601) is when it no longer is,
+// also carried in the body as `claimableAt`.
+inline Error RewardOnHold(const std::string& claimable_at) {
+  Error e = MakeError(ErrorCode::kConflict, Reason::kRewardOnHold,
+                      "Reward is on hold until " + claimable_at);
+  e.extra = std::make_pair(std::string("claimableAt"), claimable_at);
+  return e;
+}
+inline Error SubscriptionNotFound() {
+  return MakeError(ErrorCode::kNotFound, Reason::kSubscriptionNotFound,
+                   "User has no active subscription");
+}
+inline Error InvalidCancelReason() {
+  return Invalid("reason must be a string of at most " + std::to_string(kMaxCancelReasonLength) +
+                 " characters without control characters");
+}
 inline Error ReferralNotFound() {
   return MakeError(ErrorCode::kNotFound, Reason::kReferralNotFound,
                    "No pending referral for this user");

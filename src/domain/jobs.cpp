@@ -129,6 +129,7 @@ Result<std::int64_t> JobRunner::AwardBadges(TimePoint now) {
     badge.is_claimed = true;
     badge.created_at = now;
     badge.claimed_at = now;
+    badge.claimable_at = now;
     // The insert re-checks the threshold and the one-badge index itself: a concurrent run, or
     // another instance, cannot grant a second badge.
     auto inserted = Transact(store_, [&](WriteTx& tx) -> Result<bool> {

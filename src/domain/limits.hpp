@@ -14,6 +14,10 @@ inline constexpr int kMaxCodeLength = 32;
 inline constexpr std::int64_t kMaxExpiresInDays = 3650;
 // A payment nonce.
 inline constexpr std::size_t kMaxNonceLength = 256;
+// POST /api/subscriptions/cancel: the reason, in bytes.
+inline constexpr std::size_t kMaxCancelReasonLength = 500;
+// REFERRAL_REWARD_HOLD_DAYS.
+inline constexpr std::int64_t kMaxRewardHoldDays = 3650;
 // GET /leaderboard?limit=
 inline constexpr int kDefaultLeaderboardLimit = 10;
 inline constexpr int kMaxLeaderboardLimit = 100;

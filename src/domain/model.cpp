@@ -24,6 +24,22 @@ std::string_view ToString(RewardType t) {
   return "free_premium";
 }
 
+std::string_view ToString(RewardStatus s) {
+  switch (s) {
+    case RewardStatus::kOnHold:
+      return "on_hold";
+    case RewardStatus::kClaimable:
+      return "claimable";
+    case RewardStatus::kClaimed:
+      return "claimed";
+    case RewardStatus::kExpired:
+      return "expired";
+    case RewardStatus::kRevoked:
+      return "revoked";
+  }
+  return "claimable";
+}
+
 std::string_view ToString(AuditStatus s) {
   switch (s) {
     case AuditStatus::kSuccess:

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -65,9 +66,17 @@ struct Reward {
   bool is_claimed = false;
   TimePoint created_at;
   std::optional<TimePoint> claimed_at;
-  std::optional<TimePoint> expires_at;
+  std::optional<TimePoint> expires_at;  // the claim window's end: claimable_at + claim days
   std::optional<std::string> source_referral_id;  // the converted referral that earned it
+  // The end of the hold (contract §11): created_at + REFERRAL_REWARD_HOLD_DAYS when granted. A
+  // row stored without one (before the hold existed) reads back as created_at.
+  TimePoint claimable_at;
+  std::optional<TimePoint> revoked_at;  // set by a clawback, only while the reward was on hold
 };
+
+// A reward's status at an instant (contract §11), derived from its columns and the clock
+// (RewardStatusAt in rules.hpp), never stored: a read is right at every instant.
+enum class RewardStatus { kOnHold, kClaimable, kClaimed, kExpired, kRevoked };
 
 // A referral turned into a reward, exactly once.
 struct Conversion {
@@ -75,11 +84,15 @@ struct Conversion {
   Reward reward;
 };
 
+// Subscription statuses as stored.
+inline constexpr std::string_view kSubscriptionStatusActive = "active";
+inline constexpr std::string_view kSubscriptionStatusCancelled = "cancelled";
+
 struct Subscription {
   std::string id;
   std::string user_id;
   std::string tier;    // "premium"
-  std::string status;  // "active"
+  std::string status;  // kSubscriptionStatusActive or kSubscriptionStatusCancelled
   std::string provider;
   std::string provider_ref;
   TimePoint created_at;
@@ -88,6 +101,14 @@ struct Subscription {
 struct SubscriptionCreated {
   Subscription subscription;
   std::optional<Conversion> conversion;  // set when the subscriber had a pending referral
+};
+
+// POST /api/subscriptions/cancel: what changed in its transaction.
+struct SubscriptionCancellation {
+  Subscription subscription;  // as cancelled (status kSubscriptionStatusCancelled)
+  TimePoint cancelled_at;
+  bool refund = false;
+  std::optional<Reward> revoked;  // the referrer's reward clawed back by the refund, if any
 };
 
 // What GET /api/subscriptions/me shows.
@@ -102,6 +123,9 @@ struct ReferrerStats {
   std::int64_t converted_referrals = 0;
   std::int64_t pending_referrals = 0;
   std::int64_t total_rewards_earned = 0;
+  // Converted referrals whose reward was revoked (contract §11): they stay converted, but the
+  // badge counts converted - revoked. Not shown by /stats.
+  std::int64_t revoked_conversions = 0;
   std::int64_t clicks = 0;  // counted clicks of the user's links (contract section 12)
   bool operator==(const ReferrerStats&) const = default;
 };
@@ -233,6 +257,7 @@ std::string_view ToString(ReferralStatus s);
 std::string_view ToString(AuditStatus s);
 std::optional<AuditStatus> ParseAuditStatus(std::string_view s);
 std::string_view ToString(RewardType t);
+std::string_view ToString(RewardStatus s);
 std::optional<ReferralStatus> ParseReferralStatus(std::string_view s);
 std::optional<RewardType> ParseRewardType(std::string_view s);
 std::string_view ToString(IdempotencyState s);

@@ -190,14 +190,17 @@ Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view
     if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
     auto found = tx.FindReward(reward_id);
     if (!found) return found.error();
-    if (!*found || (*found)->user_id != actor.id || (*found)->is_claimed) {
+    if (!*found || (*found)->user_id != actor.id || (*found)->is_claimed || (*found)->revoked_at) {
       return errors::RewardNotFound();
     }
     Reward reward = std::move(**found);
+    if (now < reward.claimable_at) {
+      return errors::RewardOnHold(FormatIso8601(reward.claimable_at));
+    }
     if (reward.expires_at && *reward.expires_at <= now) return errors::RewardExpired();
     auto marked = tx.MarkRewardClaimed(reward.id, actor.id, now);
     if (!marked) return marked.error();
-    if (!*marked) return errors::RewardNotFound();  // claimed concurrently
+    if (!*marked) return errors::RewardNotFound();  // claimed or revoked concurrently
     reward.is_claimed = true;
     reward.claimed_at = now;
 
@@ -301,22 +304,28 @@ Result<std::optional<Conversion>> ReferralService::ConvertPending(
   reward.type = RewardType::kFreePremium;
   reward.value.days = settings_.reward_days;
   reward.created_at = now;
+  // The hold (contract §11), then the claim window from its end; with no hold the window starts
+  // at once, as it always did.
+  reward.claimable_at =
+      settings_.reward_hold_days > 0 ? AddDays(now, settings_.reward_hold_days) : now;
   if (settings_.reward_claim_days > 0) {
-    reward.expires_at = AddDays(now, settings_.reward_claim_days);
+    reward.expires_at = AddDays(reward.claimable_at, settings_.reward_claim_days);
   }
   reward.source_referral_id = referral.id;
   if (auto inserted = tx.InsertReward(reward); !inserted) return inserted.error();
 
+  Details granted{
+      {"rewardId", reward.id}, {"days", settings_.reward_days}, {"referralId", referral.id}};
+  if (settings_.reward_hold_days > 0) {
+    granted.emplace_back("claimableAt", FormatIso8601(reward.claimable_at));
+  }
   for (const AuditEntry& entry :
        {audit::Entry(ids_.New(now), audit::kServiceReferral, audit::kReferralConverted,
                      audit::kSuccess, referral.referred_user_id,
                      {{"referralId", referral.id}, {"referrerUserId", referral.referrer_user_id}},
                      std::nullopt, now),
-        audit::Entry(
-            ids_.New(now), audit::kServiceReferral, audit::kRewardGranted, audit::kSuccess,
-            referral.referrer_user_id,
-            {{"rewardId", reward.id}, {"days", settings_.reward_days}, {"referralId", referral.id}},
-            std::nullopt, now)}) {
+        audit::Entry(ids_.New(now), audit::kServiceReferral, audit::kRewardGranted, audit::kSuccess,
+                     referral.referrer_user_id, std::move(granted), std::nullopt, now)}) {
     if (auto audited = tx.AppendAudit(entry); !audited) return audited.error();
   }
   for (EventData& data :
@@ -353,6 +362,31 @@ Result<ReferralCode> ReferralService::FollowLink(std::string_view code_input,
   if (!counted)
     spdlog::warn("could not count a referral link click: {}", counted.error().machine());
   return link;
+}
+
+Result<std::optional<Reward>> ReferralService::RevokeHeldRewardIn(
+    WriteTx& tx, const std::string& referred_user_id, TimePoint now) {
+  auto referral = tx.FindReferralOf(referred_user_id);
+  if (!referral) return referral.error();
+  if (!*referral || (*referral)->status != ReferralStatus::kConverted) {
+    return std::optional<Reward>();
+  }
+  // The conditional revocation decides: a reward claimed, past its hold or already revoked stays.
+  auto revoked = tx.RevokeHeldReward((*referral)->id, now);
+  if (!revoked || !*revoked) return revoked;
+  const Reward& reward = **revoked;
+  auto audited = tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceReferral,
+                                             audit::kRewardRevoked, audit::kSuccess, reward.user_id,
+                                             {{"rewardId", reward.id},
+                                              {"referralId", (*referral)->id},
+                                              {"referredUserId", referred_user_id},
+                                              {"reason", std::string("refunded_cancellation")}},
+                                             std::nullopt, now));
+  if (!audited) return audited.error();
+  auto emitted = tx.AppendEvent(MakeEvent(
+      ids_.New(now), now, events::RewardRevoked{reward.id, reward.user_id, (*referral)->id}));
+  if (!emitted) return emitted.error();
+  return revoked;
 }
 
 void ReferralService::CountConversion() {

@@ -42,7 +42,7 @@ class ReferralService {
   Result<ReferrerStats> Stats(const std::string& user_id);
   Result<std::vector<Reward>> Rewards(const std::string& user_id);
   // Errors: InvalidRewardId (not a UUID), RewardNotFound (unknown, another user's, already
-  // claimed), RewardExpired.
+  // claimed, revoked), RewardOnHold (before claimable_at), RewardExpired.
   Result<Reward> ClaimReward(const Actor& actor, std::string_view reward_id,
                              const OnCommit<Reward>& on_commit = {});
   // limit 1..100. Emails masked unless reveal_emails.
@@ -73,6 +73,12 @@ class ReferralService {
   // Converts the pending referral of `referred_user_id` and grants its referrer's reward
   // (audited). nullopt when the user has no pending referral.
   Result<std::optional<Conversion>> ConvertPending(WriteTx& tx, const std::string& referred_user_id,
+                                                   TimePoint now);
+  // The clawback of a refunded cancellation (contract §11): revokes the reward that the
+  // conversion of `referred_user_id` earned its referrer, while it is on hold at `now` (never a
+  // claimed one), audited and with a reward.revoked event. nullopt when nothing was revoked (no
+  // converted referral, or its reward is claimed, past its hold or already revoked).
+  Result<std::optional<Reward>> RevokeHeldRewardIn(WriteTx& tx, const std::string& referred_user_id,
                                                    TimePoint now);
   // Counts a committed conversion and its reward in the metrics.
   void CountConversion();

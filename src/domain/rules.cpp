@@ -141,6 +141,14 @@ std::vector<DailyCount> FillTrend(const std::vector<DailyCount>& sparse, int day
   return out;
 }
 
+RewardStatus RewardStatusAt(const Reward& reward, TimePoint now) {
+  if (reward.revoked_at) return RewardStatus::kRevoked;
+  if (reward.is_claimed) return RewardStatus::kClaimed;
+  if (now < reward.claimable_at) return RewardStatus::kOnHold;
+  if (reward.expires_at && *reward.expires_at <= now) return RewardStatus::kExpired;
+  return RewardStatus::kClaimable;
+}
+
 TimePoint ExtendPremium(TimePoint now, std::optional<TimePoint> current, std::int64_t days) {
   const TimePoint base = current && *current > now ? *current : now;
   return AddDays(base, days);

@@ -67,6 +67,10 @@ double ConversionRate(std::int64_t converted, std::int64_t total);
 // Exactly `days` entries ending on today's UTC date, oldest first, zero days filled in.
 std::vector<DailyCount> FillTrend(const std::vector<DailyCount>& sparse, int days, TimePoint now);
 
+// The reward's status at `now` (contract §11): revoked, claimed, on_hold before claimable_at,
+// expired from expires_at on, else claimable.
+RewardStatus RewardStatusAt(const Reward& reward, TimePoint now);
+
 // max(now, current) + days.
 TimePoint ExtendPremium(TimePoint now, std::optional<TimePoint> current, std::int64_t days);
 

@@ -12,7 +12,8 @@ struct ReferralSettings {
   int code_length = 8;                      // 6..32
   std::int64_t code_expiration_days = 365;  // default lifetime of a code
   std::int64_t reward_days = 30;            // premium days per conversion
-  std::int64_t reward_claim_days = 90;      // 0 = claimable forever
+  std::int64_t reward_claim_days = 90;      // 0 = claimable forever; counted from the hold's end
+  std::int64_t reward_hold_days = 0;        // 0..kMaxRewardHoldDays; 0 = claimable at once
   std::int64_t master_threshold = 5;        // conversions for the Referral Master badge
 };
 

@@ -78,12 +78,22 @@ class WriteTx {
   virtual Status InsertReward(const Reward& reward) = 0;
   virtual Result<std::optional<Reward>> FindReward(const std::string& reward_id) = 0;
   // Marks the reward claimed at `now` in one conditional statement: only when it belongs to
-  // `user_id`, is unclaimed and has not expired at `now`. False when nothing changed.
+  // `user_id`, is unclaimed, not revoked, past its hold (claimable_at <= now) and not expired at
+  // `now`. False when nothing changed.
   virtual Result<bool> MarkRewardClaimed(const std::string& reward_id, const std::string& user_id,
                                          TimePoint now) = 0;
   // Inserts `badge` (a claimed badge reward) in one conditional statement: only when its user
-  // has at least `threshold` converted referrals and no badge yet. False when nothing changed.
+  // has at least `threshold` converted referrals whose reward was not revoked, and no badge yet.
+  // False when nothing changed.
   virtual Result<bool> InsertBadge(const Reward& badge, std::int64_t threshold) = 0;
+  // Revokes the reward earned by the converted referral `source_referral_id` at `now`, in one
+  // conditional statement: only while it is on hold at `now` (claimable_at after `now`),
+  // unclaimed and not yet revoked — so a claim and a revocation never both win, and a second
+  // revocation changes nothing. Counts the revoked conversion for the reward's owner (the badge
+  // rule subtracts it) in the same transaction. The reward as revoked; nullopt when nothing
+  // changed.
+  virtual Result<std::optional<Reward>> RevokeHeldReward(const std::string& source_referral_id,
+                                                         TimePoint now) = 0;
 
   // --- referral links ---
   // Counts `click` unless its (code, day, visitor) is counted already, in one conditional
@@ -94,6 +104,12 @@ class WriteTx {
   // --- subscriptions ---
   // Inserts an active subscription; false when the user already has an active one.
   virtual Result<bool> InsertSubscription(const Subscription& subscription) = 0;
+  // Cancels the user's active subscription at `now`, recording `refund` and `reason`, in one
+  // conditional statement: of two concurrent cancellations one changes it. The subscription as
+  // cancelled; nullopt when the user has no active one.
+  virtual Result<std::optional<Subscription>> CancelActiveSubscription(
+      const std::string& user_id, TimePoint now, bool refund,
+      const std::optional<std::string>& reason) = 0;
 
   // --- scheduling ---
   // Claims the run of `job` at `slot`: true for exactly one caller per (job, slot) across every
@@ -156,13 +172,17 @@ class Store {
                                                        const std::string& visitor) = 0;
   virtual Result<std::optional<Subscription>> FindActiveSubscription(
       const std::string& user_id) = 0;
+  // The user's newest subscription (by created_at), whatever its status.
+  virtual Result<std::optional<Subscription>> FindNewestSubscription(
+      const std::string& user_id) = 0;
   // The user's rewards, newest first.
   virtual Result<std::vector<Reward>> ListRewards(const std::string& user_id) = 0;
   // Read models, served from aggregates the write steps maintain in their own transactions:
   // each answers in a time that does not grow with the number of referrals (or of days).
   //
-  // The user's counts as a referrer; rewards counts all of the user's rewards, clicks every
-  // counted click of the user's codes.
+  // The user's counts as a referrer; rewards counts all of the user's rewards (revoked ones
+  // too: they were granted); revoked_conversions the converted referrals whose reward was revoked;
+  // clicks every counted click of the user's codes.
   virtual Result<ReferrerStats> GetReferrerStats(const std::string& user_id) = 0;
   // Referrers with at least one referral in the period — all time when `window_days` is nullopt,
   // else the `window_days` UTC days ending on now's — ordered by converted desc, total desc,
@@ -178,7 +198,8 @@ class Store {
   // day numbers in [first_day, last_day]; only days that have any; ascending.
   virtual Result<std::vector<DailyCount>> DailyCounts(std::int64_t first_day,
                                                       std::int64_t last_day) = 0;
-  // Users with at least `threshold` converted referrals and no badge, ascending.
+  // Users with at least `threshold` converted referrals not revoked (converted_referrals -
+  // revoked_conversions) and no badge, ascending.
   virtual Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) = 0;
   // automation_logs, newest first; `service` filters when set.
   virtual Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& service,

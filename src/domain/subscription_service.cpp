@@ -65,9 +65,13 @@ Result<SubscriptionCreated> SubscriptionService::Create(
     return receipt.error();
   }
   const TimePoint now = clock_.Now();
-  const Subscription sub{
-      ids_.New(now),      actor.id, std::string(tier), "active", receipt->provider,
-      receipt->reference, now};
+  const Subscription sub{ids_.New(now),
+                         actor.id,
+                         std::string(tier),
+                         std::string(kSubscriptionStatusActive),
+                         receipt->provider,
+                         receipt->reference,
+                         now};
   auto created = Transact(store_, [&](WriteTx& tx) -> Result<SubscriptionCreated> {
     if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
     auto inserted = tx.InsertSubscription(sub);
@@ -100,17 +104,57 @@ Result<SubscriptionCreated> SubscriptionService::Create(
   return created;
 }
 
+Result<SubscriptionCancellation> SubscriptionService::Cancel(
+    const Actor& actor, bool refund, const std::optional<std::string>& reason,
+    const OnCommit<SubscriptionCancellation>& on_commit) {
+  if (reason && (reason->size() > kMaxCancelReasonLength || HasControlCharacter(*reason))) {
+    return errors::InvalidCancelReason();
+  }
+  const TimePoint now = clock_.Now();
+  auto cancelled = Transact(store_, [&](WriteTx& tx) -> Result<SubscriptionCancellation> {
+    if (auto upserted = tx.UpsertUser(actor, now); !upserted) return upserted.error();
+    // One conditional statement: of two concurrent cancellations, one finds the subscription.
+    auto sub = tx.CancelActiveSubscription(actor.id, now, refund, reason);
+    if (!sub) return sub.error();
+    if (!*sub) return errors::SubscriptionNotFound();
+    SubscriptionCancellation result{std::move(**sub), now, refund, std::nullopt};
+    Details details{{"subscriptionId", result.subscription.id}, {"refund", refund}};
+    if (reason) details.emplace_back("reason", *reason);
+    auto audited = tx.AppendAudit(audit::Entry(ids_.New(now), audit::kServiceSubscription,
+                                               audit::kSubscriptionCancelled, audit::kSuccess,
+                                               actor.id, std::move(details), std::nullopt, now));
+    if (!audited) return audited.error();
+    auto emitted = tx.AppendEvent(
+        MakeEvent(ids_.New(now), now,
+                  events::SubscriptionCancelled{result.subscription.id, actor.id, refund}));
+    if (!emitted) return emitted.error();
+    if (refund) {
+      auto revoked = referrals_.RevokeHeldRewardIn(tx, actor.id, now);
+      if (!revoked) return revoked.error();
+      result.revoked = std::move(*revoked);
+    }
+    if (auto hooked = RunOnCommit(on_commit, tx, result); !hooked) return hooked.error();
+    return result;
+  });
+  return cancelled;
+}
+
 Result<PremiumStatus> SubscriptionService::Me(const std::string& user_id) {
-  auto sub = store_.FindActiveSubscription(user_id);
+  auto sub = store_.FindNewestSubscription(user_id);
   if (!sub) return sub.error();
   auto user = store_.FindUser(user_id);
   if (!user) return user.error();
   PremiumStatus status{"free", "none", std::nullopt};
   if (user->has_value()) status.premium_until = (*user)->premium_until;
-  if (sub->has_value()) {
+  const bool holds_premium = status.premium_until && *status.premium_until > clock_.Now();
+  if (sub->has_value() && (*sub)->status == kSubscriptionStatusActive) {
     status.tier = (*sub)->tier;
     status.status = (*sub)->status;
-  } else if (status.premium_until && *status.premium_until > clock_.Now()) {
+  } else if (sub->has_value()) {
+    // Cancelled: premium already held through claimed rewards is kept until premium_until.
+    status.status = (*sub)->status;
+    if (holds_premium) status.tier = "premium";
+  } else if (holds_premium) {
     // Premium earned through claimed rewards, without a paid subscription.
     status.tier = "premium";
     status.status = "active";

@@ -1,6 +1,7 @@
 #pragma once
 // Premium subscriptions: charge through a PaymentProvider, then convert the subscriber's referral.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,17 @@ class SubscriptionService {
   Result<SubscriptionCreated> Create(const Actor& actor, std::string_view tier,
                                      std::string_view nonce,
                                      const OnCommit<SubscriptionCreated>& on_commit = {});
+  // Cancels the actor's active subscription (contract §11); `reason` at most
+  // kMaxCancelReasonLength bytes without control characters. With `refund`, the reward its
+  // conversion earned the referrer is revoked while on hold (ReferralService::RevokeHeldRewardIn),
+  // in the same transaction, whatever ENABLE_REFERRAL_SYSTEM says: a refund is a refund.
+  // Premium already held (premium_until) is kept. Errors: InvalidCancelReason,
+  // SubscriptionNotFound (no active subscription, or cancelled concurrently).
+  Result<SubscriptionCancellation> Cancel(const Actor& actor, bool refund,
+                                          const std::optional<std::string>& reason,
+                                          const OnCommit<SubscriptionCancellation>& on_commit = {});
+  // The newest subscription's status ("none" without one); tier "premium" while it is active or
+  // premium_until is in the future, else "free".
   Result<PremiumStatus> Me(const std::string& user_id);
 
  private:

@@ -144,6 +144,22 @@ Result<CreateSubscriptionBody> ParseCreateSubscriptionBody(std::string_view body
   return CreateSubscriptionBody{std::move(*tier), std::move(*nonce)};
 }
 
+Result<CancelSubscriptionBody> ParseCancelSubscriptionBody(std::string_view body) {
+  CancelSubscriptionBody out;
+  if (IsBlank(body)) return out;
+  auto object = ParseObject(body);
+  if (!object) return object.error();
+  if (const json* refund = Field(*object, "refund"); refund != nullptr) {
+    if (!refund->is_boolean()) return Validation("refund must be a boolean");
+    out.refund = refund->get<bool>();
+  }
+  if (const json* reason = Field(*object, "reason"); reason != nullptr) {
+    if (!reason->is_string()) return domain::errors::InvalidCancelReason();
+    out.reason = reason->get<std::string>();
+  }
+  return out;
+}
+
 // --- query parameters -----------------------------------------------------------------------
 
 Result<int> ParseIntParam(const Request& request, std::string_view name, int fallback, int min,
@@ -204,7 +220,7 @@ json StatsJson(const domain::ReferrerStats& stats) {
           {"clicks", stats.clicks}};
 }
 
-json RewardsJson(const std::vector<domain::Reward>& rewards) {
+json RewardsJson(const std::vector<domain::Reward>& rewards, TimePoint now) {
   json out = json::array();
   for (const auto& reward : rewards) {
     out.push_back({{"id", reward.id},
@@ -213,7 +229,9 @@ json RewardsJson(const std::vector<domain::Reward>& rewards) {
                    {"isClaimed", reward.is_claimed},
                    {"createdAt", FormatIso8601(reward.created_at)},
                    {"claimedAt", OptionalTime(reward.claimed_at)},
-                   {"expiresAt", OptionalTime(reward.expires_at)}});
+                   {"expiresAt", OptionalTime(reward.expires_at)},
+                   {"status", std::string(domain::ToString(domain::RewardStatusAt(reward, now)))},
+                   {"claimableAt", FormatIso8601(reward.claimable_at)}});
   }
   return out;
 }
@@ -270,6 +288,11 @@ json SubscriptionJson(const domain::Subscription& subscription) {
           {"userId", subscription.user_id},
           {"tier", subscription.tier},
           {"status", subscription.status}};
+}
+
+json CancelledSubscriptionJson(const domain::SubscriptionCancellation& cancellation) {
+  return {{"subscriptionId", cancellation.subscription.id},
+          {"status", cancellation.subscription.status}};
 }
 
 json PremiumStatusJson(const domain::PremiumStatus& premium) {

@@ -41,6 +41,11 @@ struct CreateSubscriptionBody {
   std::string tier;   // the domain checks it is "premium"
   std::string nonce;  // the domain checks its length and characters
 };
+// POST /api/subscriptions/cancel: an empty body, {} or {"refund"?: bool, "reason"?: string}.
+struct CancelSubscriptionBody {
+  bool refund = false;
+  std::optional<std::string> reason;  // the domain checks its length and characters
+};
 
 // POST /api/admin/webhooks: JSON types only (the domain checks the rest).
 Result<domain::WebhookRegistration> ParseCreateWebhookBody(std::string_view body);
@@ -53,6 +58,7 @@ Result<TrackBody> ParseTrackBody(std::string_view body);
 Result<ClaimRewardBody> ParseClaimRewardBody(std::string_view body);
 Result<ConvertBody> ParseConvertBody(std::string_view body);
 Result<CreateSubscriptionBody> ParseCreateSubscriptionBody(std::string_view body);
+Result<CancelSubscriptionBody> ParseCancelSubscriptionBody(std::string_view body);
 
 // A decimal integer in [min, max]; `fallback` when absent. Anything else (empty, sign, "5x",
 // out of range) → VALIDATION_ERROR naming the parameter. (The read routes' own parameters are
@@ -76,8 +82,9 @@ nlohmann::json CodeJson(const domain::ReferralCode& code, TimePoint now,
 nlohmann::json TrackedJson(const domain::Referral& referral);
 // {totalReferrals, convertedReferrals, pendingReferrals, totalRewardsEarned, clicks}
 nlohmann::json StatsJson(const domain::ReferrerStats& stats);
-// [{id, rewardType, rewardValue, isClaimed, createdAt, claimedAt, expiresAt}]
-nlohmann::json RewardsJson(const std::vector<domain::Reward>& rewards);
+// [{id, rewardType, rewardValue, isClaimed, createdAt, claimedAt, expiresAt, status,
+//   claimableAt}], the status as of `now`.
+nlohmann::json RewardsJson(const std::vector<domain::Reward>& rewards, TimePoint now);
 // {message, reward: {id, rewardType, rewardValue, claimedAt}}
 nlohmann::json ClaimedJson(const domain::Reward& reward);
 // [{userId, email, totalReferrals, convertedReferrals, rank}]
@@ -91,6 +98,8 @@ nlohmann::json TrendsJson(const std::vector<domain::DailyCount>& days);
 nlohmann::json ConvertedJson(const domain::Conversion& conversion);
 // {subscriptionId, userId, tier, status}
 nlohmann::json SubscriptionJson(const domain::Subscription& subscription);
+// {subscriptionId, status}
+nlohmann::json CancelledSubscriptionJson(const domain::SubscriptionCancellation& cancellation);
 // {tier, status, premiumUntil}
 nlohmann::json PremiumStatusJson(const domain::PremiumStatus& premium);
 // {job, status, details} (+ error when the run failed)

@@ -51,6 +51,8 @@ const std::vector<Route>& Routes() {
       // subscriptions
       {Method::kPost, "/api/subscriptions/create", Auth::kUser, HandleCreateSubscription,
        Provision::kUseCase},
+      {Method::kPost, "/api/subscriptions/cancel", Auth::kUser, HandleCancelSubscription,
+       Provision::kUseCase},
       {Method::kGet, "/api/subscriptions/me", Auth::kUser, HandleSubscriptionMe},
   };
   return kRoutes;

@@ -21,6 +21,7 @@ TEST(ConfigTest, DefaultsMatchTheContract) {
   EXPECT_EQ(c->referral.code_expiration_days, 365);
   EXPECT_EQ(c->referral.reward_days, 30);
   EXPECT_EQ(c->referral.reward_claim_days, 90);
+  EXPECT_EQ(c->referral.reward_hold_days, 0);
   EXPECT_EQ(c->referral.master_threshold, 5);
   EXPECT_TRUE(c->worker_enabled);
   EXPECT_EQ(c->cron_expire_codes, "0 2 * * *");
@@ -40,6 +41,7 @@ TEST(ConfigTest, ReadsEveryVariable) {
                        {"REFERRAL_CODE_EXPIRATION_DAYS", "30"},
                        {"REFERRAL_REWARD_DAYS", "7"},
                        {"REFERRAL_REWARD_CLAIM_DAYS", "0"},
+                       {"REFERRAL_REWARD_HOLD_DAYS", "14"},
                        {"REFERRAL_MASTER_THRESHOLD", "3"},
                        {"ENABLE_AUTOMATION_WORKER", "false"},
                        {"CRON_HEALTH_CHECK", "*/1 * * * *"},
@@ -56,6 +58,7 @@ TEST(ConfigTest, ReadsEveryVariable) {
   EXPECT_EQ(c->referral.code_expiration_days, 30);
   EXPECT_EQ(c->referral.reward_days, 7);
   EXPECT_EQ(c->referral.reward_claim_days, 0);
+  EXPECT_EQ(c->referral.reward_hold_days, 14);
   EXPECT_EQ(c->referral.master_threshold, 3);
   EXPECT_FALSE(c->worker_enabled);
   EXPECT_EQ(c->cron_health_check, "*/1 * * * *");
@@ -106,7 +109,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"CORS_ALLOWED_ORIGINS", "https://"},
         BadValue{"CORS_ALLOWED_ORIGINS", "https://user@app.example.com"},
         BadValue{"CORS_ALLOWED_ORIGINS", "*,https://app.example.com"},
-        BadValue{"CORS_ALLOWED_ORIGINS", "https://*.example.com"}),
+        BadValue{"CORS_ALLOWED_ORIGINS", "https://*.example.com"},
+        BadValue{"REFERRAL_REWARD_HOLD_DAYS", "-1"}, BadValue{"REFERRAL_REWARD_HOLD_DAYS", "3651"},
+        BadValue{"REFERRAL_REWARD_HOLD_DAYS", "7d"}, BadValue{"REFERRAL_REWARD_HOLD_DAYS", ""}),
     [](const ::testing::TestParamInfo<BadValue>& param_info) {
       return std::string(param_info.param.var) + "_" + std::to_string(param_info.index);
     });

@@ -1,7 +1,8 @@
 // The maintained aggregates equal a from-scratch recount at every instant: long random sequences of
-// operations (generate, track, convert, subscribe, claim, expire, badge, link clicks) under a fake
-// clock that spans months and crosses UTC midnights, and after every step every read the routes
-// make is compared with a GROUP BY over the base tables. On the backend this run tests.
+// operations (generate, track, convert, subscribe, claim, expire, badge, link clicks; with a reward
+// hold also cancel, with or without a refund that claws back a held reward) under a fake clock that
+// spans months and crosses UTC midnights, and after every step every read the routes make is
+// compared with a GROUP BY over the base tables. On the backend this run tests.
 
 #include <gtest/gtest.h>
 
@@ -27,6 +28,9 @@ using std::chrono::minutes;
 
 constexpr int kUsers = 40;
 constexpr int kSteps = 300;
+// Seeds from this one on run with a reward hold (contract §11) and cancellations among the steps;
+// the seeds below it run exactly the operations they always did.
+constexpr unsigned kFirstHoldSeed = 4;
 
 class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
  protected:
@@ -35,6 +39,8 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
     store_ = db_->Open();
     settings_.reward_claim_days = 20;  // rewards expire within the run
     settings_.master_threshold = 3;
+    with_hold_ = GetParam() >= kFirstHoldSeed;
+    if (with_hold_) settings_.reward_hold_days = 5;
     referrals_ = std::make_unique<ReferralService>(*store_, clock_, random_, ids_, settings_);
     subscriptions_ =
         std::make_unique<SubscriptionService>(*store_, payments_, *referrals_, clock_, ids_);
@@ -62,7 +68,7 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
         EXPECT_NE(result.error().code, ErrorCode::kUnavailable) << result.error().machine();
       }
     };
-    switch (Pick(14)) {
+    switch (Pick(with_hold_ ? 15 : 14)) {
       case 0:
       case 1: {  // time passes: minutes, hours, or days; sometimes to just before midnight
         const int how = Pick(4);
@@ -125,6 +131,9 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
           ok_or_refused(referrals_->FollowLink(code, "visitor-" + std::to_string(Pick(4))));
         }
         break;
+      case 14:  // with a hold only: a cancellation, half of them refunded (a clawback)
+        ok_or_refused(subscriptions_->Cancel(MostlyReferred(), Pick(2) == 0, std::nullopt));
+        break;
     }
   }
 
@@ -177,6 +186,7 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
   std::vector<Actor> users_;
   std::vector<std::string> codes_;
   std::vector<Actor> referred_;
+  bool with_hold_ = false;
   std::mt19937 rng_{GetParam()};
 };
 
@@ -193,7 +203,7 @@ TEST_P(ReadModelsPropertyTest, AggregatesEqualARecountAfterEveryStep) {
   ExpectReadsMatchTheRecount(kSteps);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, ReadModelsPropertyTest, ::testing::Values(1U, 2U, 3U));
+INSTANTIATE_TEST_SUITE_P(Seeds, ReadModelsPropertyTest, ::testing::Values(1U, 2U, 3U, 4U, 5U));
 
 }  // namespace
 }  // namespace referrald::domain

@@ -129,6 +129,7 @@ TEST_F(ApiTest, EveryApiRouteNeedsAToken) {
       {"GET", "/api/referral/leaderboard"},    {"GET", "/api/referral/analytics"},
       {"GET", "/api/referral/trends"},         {"POST", "/api/referral/convert"},
       {"POST", "/api/subscriptions/create"},   {"GET", "/api/subscriptions/me"},
+      {"POST", "/api/subscriptions/cancel"},
   };
   for (const auto& [method, path] : routes) {
     SCOPED_TRACE(method + " " + path);
@@ -314,7 +315,10 @@ TEST_F(ApiTest, SeedManualTestingFlow) {
   EXPECT_EQ(reward["createdAt"], Now());
   EXPECT_TRUE(reward["claimedAt"].is_null());
   EXPECT_EQ(reward["expiresAt"], NowPlus(90 * kDay));
-  EXPECT_EQ(reward.size(), 7U);
+  // Contract §11: with no hold (the default) a reward is claimable from its creation.
+  EXPECT_EQ(reward["status"], "claimable");
+  EXPECT_EQ(reward["claimableAt"], Now());
+  EXPECT_EQ(reward.size(), 9U);
   // 5. A claims it.
   clock_->Advance(hours(1));
   const auto claim = Post("/api/referral/claim-reward", {{"rewardId", reward["id"]}}, a.token);

@@ -28,8 +28,8 @@ class BadInputTest : public ServerFixture {
 };
 
 const std::vector<std::string> kJsonBodyRoutes = {
-    "/api/referral/generate-code", "/api/referral/track", "/api/referral/claim-reward",
-    "/api/referral/convert", "/api/subscriptions/create"};
+    "/api/referral/generate-code", "/api/referral/track",       "/api/referral/claim-reward",
+    "/api/referral/convert",       "/api/subscriptions/create", "/api/subscriptions/cancel"};
 
 TEST_F(BadInputTest, MalformedJsonIsInvalidJson) {
   const std::vector<std::string> bodies = {"{",
@@ -62,7 +62,7 @@ TEST_F(BadInputTest, JsonThatIsNotAnObjectIsInvalidJson) {
       ExpectError(PostRaw(route, body, admin_token_), 400, "INVALID_JSON");
     }
   }
-  // Only generate-code accepts an empty body.
+  // Only generate-code and subscriptions/cancel (every field optional) accept an empty body.
   ExpectError(PostRaw("/api/referral/track", "", token_), 400, "INVALID_JSON");
   ExpectError(PostRaw("/api/subscriptions/create", "", token_), 400, "INVALID_JSON");
 }

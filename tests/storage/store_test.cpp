@@ -1596,6 +1596,271 @@ TEST_F(StoreTest, SchemaEnforcesExactlyOnce) {
             "2");
 }
 
+// --- the reward lifecycle (contract §11): hold, revocation, cancellation ------------------------
+
+class RewardLifecycleStoreTest : public StoreTest {
+ protected:
+  // Converts the pending referral of `referred` with a reward on hold until `claimable`.
+  domain::Conversion ConvertHeld(const std::string& referred, TimePoint now, TimePoint claimable,
+                                 Store* store = nullptr) {
+    return *Must(Step(
+        [&](WriteTx& tx) -> Result<std::optional<domain::Conversion>> {
+          auto referral = tx.ConvertPendingReferral(referred, now);
+          if (!referral) return referral.error();
+          if (!*referral) return std::optional<domain::Conversion>();
+          auto reward = MakeReward(**referral, now, AddDays(claimable, 90));
+          reward.claimable_at = claimable;
+          if (auto inserted = tx.InsertReward(reward); !inserted) return inserted.error();
+          return std::optional<domain::Conversion>(domain::Conversion{**referral, reward});
+        },
+        store));
+  }
+
+  std::optional<domain::Reward> Revoke(const std::string& referral_id, TimePoint now,
+                                       Store* store = nullptr) {
+    return Must(Step([&](WriteTx& tx) { return tx.RevokeHeldReward(referral_id, now); }, store));
+  }
+
+  std::optional<domain::Subscription> Cancel(const std::string& user, TimePoint now,
+                                             bool refund = false, Store* store = nullptr) {
+    return Must(Step(
+        [&](WriteTx& tx) {
+          return tx.CancelActiveSubscription(user, now, refund, std::string("too expensive"));
+        },
+        store));
+  }
+
+  domain::Subscription Subscribe(const std::string& user, TimePoint now) {
+    const domain::Subscription sub{NewId(), user, "premium", "active", "sandbox", "ref", now};
+    EXPECT_TRUE(Must(Step([&](WriteTx& tx) { return tx.InsertSubscription(sub); })));
+    return sub;
+  }
+
+  // The aggregates agree with a recount over the base tables.
+  void ExpectReadModelsRight(TimePoint now) {
+    const auto differences = Must(domain::CheckReadModels(*store_, now));
+    EXPECT_TRUE(differences.empty()) << differences.front();
+  }
+};
+
+TEST_F(RewardLifecycleStoreTest, HeldRewardKeepsItsHoldAndClaimsOnlyFromItsEnd) {
+  const auto p = NewPendingPair();
+  const TimePoint claimable = AddDays(kNow, 7);
+  const auto reward = ConvertHeld(p.referred, kNow, claimable).reward;
+  const auto stored = Must(store_->ListRewards(p.referrer));
+  ASSERT_EQ(stored.size(), 1U);
+  EXPECT_EQ(stored[0].claimable_at, claimable);
+  EXPECT_EQ(stored[0].expires_at, AddDays(claimable, 90));
+  EXPECT_EQ(stored[0].revoked_at, std::nullopt);
+  EXPECT_EQ(domain::RewardStatusAt(stored[0], kNow), domain::RewardStatus::kOnHold);
+
+  const TimePoint just_before = claimable - std::chrono::milliseconds(1);
+  EXPECT_FALSE(Claim(p.referrer, reward.id, just_before));  // still on hold
+  EXPECT_TRUE(Claim(p.referrer, reward.id, claimable));     // the hold ends at claimable_at
+}
+
+TEST_F(RewardLifecycleStoreTest, RevokeHeldRewardOnceAndCountsTheRevokedConversion) {
+  const auto p = NewPendingPair();
+  const auto conversion = ConvertHeld(p.referred, kNow, AddDays(kNow, 7));
+  const auto revoked = Revoke(conversion.referral.id, Hours(kNow, 1));
+  ASSERT_TRUE(revoked.has_value());
+  EXPECT_EQ(revoked->id, conversion.reward.id);
+  EXPECT_EQ(revoked->user_id, p.referrer);
+  EXPECT_EQ(revoked->revoked_at, Hours(kNow, 1));
+  EXPECT_FALSE(revoked->is_claimed);
+  EXPECT_EQ(Revoke(conversion.referral.id, Hours(kNow, 2)), std::nullopt);  // once
+
+  const auto found = Must(Step([&](WriteTx& tx) { return tx.FindReward(conversion.reward.id); }));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->revoked_at, Hours(kNow, 1));
+  EXPECT_EQ(domain::RewardStatusAt(*found, AddDays(kNow, 30)), domain::RewardStatus::kRevoked);
+  // A revoked reward is never claimed, not even past its hold.
+  EXPECT_FALSE(Claim(p.referrer, conversion.reward.id, AddDays(kNow, 8)));
+
+  // The referral stays converted; the badge rule sees the revocation.
+  const auto stats = Must(store_->GetReferrerStats(p.referrer));
+  EXPECT_EQ(stats.converted_referrals, 1);
+  EXPECT_EQ(stats.revoked_conversions, 1);
+  EXPECT_EQ(stats.total_rewards_earned, 1);
+  EXPECT_EQ(Must(Step([&](WriteTx& tx) { return tx.FindReferralOf(p.referred); }))->status,
+            domain::ReferralStatus::kConverted);
+  ExpectReadModelsRight(Hours(kNow, 2));
+  MustOk(store_->RebuildAggregates(Hours(kNow, 2)));
+  EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).revoked_conversions, 1);
+  ExpectReadModelsRight(Hours(kNow, 2));
+}
+
+TEST_F(RewardLifecycleStoreTest, RevokeHeldRewardLeavesClaimableAndClaimedRewards) {
+  const auto p = NewPendingPair();
+  const TimePoint claimable = AddDays(kNow, 7);
+  const auto held = ConvertHeld(p.referred, kNow, claimable);
+  EXPECT_EQ(Revoke(held.referral.id, claimable), std::nullopt);  // the hold is over at its end
+  EXPECT_TRUE(Claim(p.referrer, held.reward.id, claimable));
+  EXPECT_EQ(Revoke(held.referral.id, Hours(kNow, 1)), std::nullopt);  // claimed: never taken back
+
+  const auto q = NewPendingPair();
+  const auto unheld = Convert(q.referred)->reward;  // no hold: claimable from created_at
+  EXPECT_EQ(Revoke(*unheld.source_referral_id, kNow), std::nullopt);
+  EXPECT_EQ(Revoke(NewId(), kNow), std::nullopt);  // no such referral
+  EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).revoked_conversions, 0);
+  EXPECT_EQ(Must(store_->GetReferrerStats(q.referrer)).revoked_conversions, 0);
+}
+
+TEST_F(RewardLifecycleStoreTest, RewardStoredWithoutClaimableAtReadsAsClaimableFromCreation) {
+  const auto p = NewPendingPair();
+  const auto reward = ConvertHeld(p.referred, kNow, AddDays(kNow, 7)).reward;
+  ASSERT_TRUE(db_->TryExec("UPDATE user_rewards SET claimable_at = NULL WHERE id = '" + reward.id +
+                           "'"));  // a row from before the hold existed
+  const auto stored = Must(store_->ListRewards(p.referrer));
+  ASSERT_EQ(stored.size(), 1U);
+  EXPECT_EQ(stored[0].claimable_at, kNow);
+  EXPECT_EQ(Revoke(*reward.source_referral_id, Hours(kNow, 1)), std::nullopt);
+  EXPECT_TRUE(Claim(p.referrer, reward.id, Hours(kNow, 1)));
+}
+
+TEST_F(RewardLifecycleStoreTest, BadgeCountsConversionsWhoseRewardWasNotRevoked) {
+  const std::string master = NewUser();
+  const auto code = NewCode(master);
+  std::vector<domain::Conversion> conversions;
+  for (int i = 0; i < 3; ++i) {
+    const std::string referred = NewUser();
+    EXPECT_TRUE(Track(code, referred));
+    conversions.push_back(ConvertHeld(referred, kNow, AddDays(kNow, 7)));
+  }
+  EXPECT_EQ(Must(store_->BadgeCandidates(3)), std::vector<std::string>{master});
+  ASSERT_TRUE(Revoke(conversions[0].referral.id, Hours(kNow, 1)).has_value());
+  EXPECT_TRUE(Must(store_->BadgeCandidates(3)).empty());
+  EXPECT_EQ(Must(store_->BadgeCandidates(2)), std::vector<std::string>{master});
+  const auto badge = MakeBadge(master, Hours(kNow, 2));
+  EXPECT_FALSE(Must(Step([&](WriteTx& tx) { return tx.InsertBadge(badge, 3); })));
+  EXPECT_TRUE(Must(Step([&](WriteTx& tx) { return tx.InsertBadge(badge, 2); })));
+  // Converted still counts everywhere else: stats and the leaderboard.
+  EXPECT_EQ(Must(store_->GetReferrerStats(master)).converted_referrals, 3);
+  EXPECT_EQ(Must(store_->Leaderboard(std::nullopt, kNow, 10)).at(0).converted_referrals, 3);
+  ExpectReadModelsRight(Hours(kNow, 2));
+}
+
+TEST_F(RewardLifecycleStoreTest, CancelActiveSubscriptionOnceThenSubscribeAgain) {
+  const std::string user = NewUser();
+  EXPECT_EQ(Cancel(user, kNow), std::nullopt);  // none to cancel
+  EXPECT_EQ(Must(store_->FindNewestSubscription(user)), std::nullopt);
+  const auto sub = Subscribe(user, kNow);
+  const auto cancelled = Cancel(user, Hours(kNow, 1), true);
+  ASSERT_TRUE(cancelled.has_value());
+  EXPECT_EQ(cancelled->id, sub.id);
+  EXPECT_EQ(cancelled->status, "cancelled");
+  EXPECT_EQ(cancelled->created_at, kNow);
+  EXPECT_EQ(Cancel(user, Hours(kNow, 2)), std::nullopt);  // once
+  EXPECT_EQ(Must(store_->FindActiveSubscription(user)), std::nullopt);
+  EXPECT_EQ(Must(store_->FindNewestSubscription(user))->status, "cancelled");
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM subscriptions WHERE refunded AND cancel_reason = "
+                        "'too expensive' AND cancelled_at IS NOT NULL"),
+            "1");
+
+  const auto again = Subscribe(user, kNow);  // the same instant: active still comes first
+  EXPECT_EQ(Must(store_->FindNewestSubscription(user))->id, again.id);
+  EXPECT_EQ(Must(store_->FindActiveSubscription(user))->id, again.id);
+}
+
+TEST_F(RewardLifecycleStoreTest, RaceRevokeAndClaimOneWinner) {
+  for (int handles : {1, 2}) {
+    SCOPED_TRACE(handles);
+    const auto stores = Handles(handles);
+    const auto p = NewPendingPair();
+    const TimePoint claimable = AddDays(kNow, 7);
+    const auto held = ConvertHeld(p.referred, kNow, claimable);
+    // Claims at the hold's end race revocations an instant before it: one of them changes the row.
+    std::atomic<int> claimed{0};
+    std::atomic<int> revoked{0};
+    RunConcurrently(20, [&](int i) {
+      Store* store = stores[static_cast<std::size_t>(i) % stores.size()];
+      if (i % 2 == 0) {
+        if (Claim(p.referrer, held.reward.id, claimable, store)) ++claimed;
+      } else if (Revoke(held.referral.id, claimable - std::chrono::milliseconds(1), store)) {
+        ++revoked;
+      }
+    });
+    EXPECT_EQ(claimed.load() + revoked.load(), 1);
+    const auto stored = Must(store_->ListRewards(p.referrer)).at(0);
+    EXPECT_EQ(stored.is_claimed, claimed.load() == 1);
+    EXPECT_EQ(stored.revoked_at.has_value(), revoked.load() == 1);
+    EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).revoked_conversions, revoked.load());
+  }
+}
+
+TEST_F(RewardLifecycleStoreTest, RaceRevokeHeldRewardOnce) {
+  for (int handles : {1, 2}) {
+    SCOPED_TRACE(handles);
+    const auto stores = Handles(handles);
+    const auto p = NewPendingPair();
+    const auto held = ConvertHeld(p.referred, kNow, AddDays(kNow, 7));
+    std::atomic<int> revoked{0};
+    RunConcurrently(20, [&](int i) {
+      if (Revoke(held.referral.id, Hours(kNow, 1),
+                 stores[static_cast<std::size_t>(i) % stores.size()])) {
+        ++revoked;
+      }
+    });
+    EXPECT_EQ(revoked.load(), 1);
+    EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).revoked_conversions, 1);
+  }
+  ExpectReadModelsRight(Hours(kNow, 1));
+}
+
+TEST_F(RewardLifecycleStoreTest, RaceCancelSubscriptionOnce) {
+  for (int handles : {1, 2}) {
+    SCOPED_TRACE(handles);
+    const auto stores = Handles(handles);
+    const std::string user = NewUser();
+    Subscribe(user, kNow);
+    std::atomic<int> cancelled{0};
+    RunConcurrently(16, [&](int i) {
+      if (Cancel(user, Hours(kNow, 1), true, stores[static_cast<std::size_t>(i) % stores.size()])) {
+        ++cancelled;
+      }
+    });
+    EXPECT_EQ(cancelled.load(), 1);
+    EXPECT_EQ(db_->Scalar("SELECT count(*) FROM subscriptions WHERE user_id = '" + user +
+                          "' AND status = 'cancelled'"),
+              "1");
+  }
+}
+
+TEST_F(RewardLifecycleStoreTest, RaceRevokeAndInsertBadgeNeverBadgeBelowThresholdAfterward) {
+  for (int handles : {1, 2}) {
+    SCOPED_TRACE(handles);
+    const auto stores = Handles(handles);
+    const std::string master = NewUser();
+    const auto code = NewCode(master);
+    std::vector<domain::Conversion> conversions;
+    for (int i = 0; i < 3; ++i) {
+      const std::string referred = NewUser();
+      EXPECT_TRUE(Track(code, referred));
+      conversions.push_back(ConvertHeld(referred, kNow, AddDays(kNow, 7)));
+    }
+    // Exactly at the threshold: a revocation races the badge. Either order is a serial one (a
+    // badge granted first is claimed, and a claimed reward is never taken back); the revocation
+    // happens once whatever, and no badge is granted after it.
+    std::atomic<int> revoked{0};
+    std::atomic<int> granted{0};
+    RunConcurrently(8, [&](int i) {
+      Store* store = stores[static_cast<std::size_t>(i) % stores.size()];
+      if (i % 2 == 0) {
+        if (Revoke(conversions[0].referral.id, Hours(kNow, 1), store)) ++revoked;
+      } else {
+        const auto badge = MakeBadge(master, Hours(kNow, 1));
+        if (Must(Step([&](WriteTx& tx) { return tx.InsertBadge(badge, 3); }, store))) ++granted;
+      }
+    });
+    EXPECT_EQ(revoked.load(), 1);
+    EXPECT_LE(granted.load(), 1);
+    EXPECT_TRUE(Must(store_->BadgeCandidates(3)).empty());
+    const auto late = MakeBadge(master, Hours(kNow, 2));
+    EXPECT_FALSE(Must(Step([&](WriteTx& tx) { return tx.InsertBadge(late, 3); })));
+  }
+  ExpectReadModelsRight(Hours(kNow, 2));
+}
+
 // --- webhooks ---------------------------------------------------------------------------------
 
 domain::WebhookEndpoint MakeWebhook(const std::string& id,

@@ -27,6 +27,7 @@ Response HandleJoinPage(const Request& request, const Dependencies& deps);
 
 // /api/subscriptions
 Response HandleCreateSubscription(const Request& request, const Dependencies& deps);
+Response HandleCancelSubscription(const Request& request, const Dependencies& deps);
 Response HandleSubscriptionMe(const Request& request, const Dependencies& deps);
 
 // operations

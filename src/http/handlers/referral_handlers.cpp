@@ -62,7 +62,7 @@ Response HandleStats(const Request& request, const Dependencies& deps) {
 Response HandleRewards(const Request& request, const Dependencies& deps) {
   auto rewards = deps.referrals.Rewards(request.caller.user_id);
   if (!rewards) return ErrorResponse(rewards.error(), request);
-  return JsonResponse(status::kOk, RewardsJson(*rewards));
+  return JsonResponse(status::kOk, RewardsJson(*rewards, deps.clock.Now()));
 }
 
 Response HandleClaimReward(const Request& request, const Dependencies& deps) {

@@ -12,6 +12,9 @@ namespace {
 Response CreatedResponse(const domain::SubscriptionCreated& created) {
   return JsonResponse(status::kCreated, SubscriptionJson(created.subscription));
 }
+Response CancelledResponse(const domain::SubscriptionCancellation& cancellation) {
+  return JsonResponse(status::kOk, CancelledSubscriptionJson(cancellation));
+}
 
 }  // namespace
 
@@ -23,6 +26,16 @@ Response HandleCreateSubscription(const Request& request, const Dependencies& de
       deps.subscriptions.Create(request.caller.actor(), body->tier, body->nonce, answer.OnCommit());
   if (!created) return ErrorResponse(created.error(), request);
   return answer.Success(*created);
+}
+
+Response HandleCancelSubscription(const Request& request, const Dependencies& deps) {
+  auto body = ParseCancelSubscriptionBody(request.body);
+  if (!body) return ErrorResponse(body.error(), request);
+  WriteAnswer<domain::SubscriptionCancellation> answer(request, deps, CancelledResponse);
+  auto cancelled = deps.subscriptions.Cancel(request.caller.actor(), body->refund, body->reason,
+                                             answer.OnCommit());
+  if (!cancelled) return ErrorResponse(cancelled.error(), request);
+  return answer.Success(*cancelled);
 }
 
 Response HandleSubscriptionMe(const Request& request, const Dependencies& deps) {

@@ -43,6 +43,8 @@ domain::Reward ReadReward(const Row& row) {
   reward.claimed_at = row.OptTime(6);
   reward.expires_at = row.OptTime(7);
   reward.source_referral_id = row.OptText(8);
+  reward.claimable_at = row.Time(9);
+  reward.revoked_at = row.OptTime(10);
   return reward;
 }
 

@@ -17,7 +17,7 @@ domain::ReferralCode ReadCode(const Row& row);
 // id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
 domain::Referral ReadReferral(const Row& row);
 // id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
-// source_referral_id
+// source_referral_id, claimable_at (never NULL: coalesce it with created_at), revoked_at
 domain::Reward ReadReward(const Row& row);
 // id, user_id, tier, status, provider, provider_ref, created_at
 domain::Subscription ReadSubscription(const Row& row);

@@ -142,31 +142,47 @@ RETURNING id, referrer_user_id, referred_user_id, referral_code_id, status, crea
 // --- rewards ----------------------------------------------------------------------------------
 constexpr char kInsertReward[] = R"sql(
 INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
-                          claimed_at, expires_at, source_referral_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9))sql";
-// Re-checks the threshold in the statement itself; the partial unique index on (user_id) WHERE
-// reward_type = 'badge' makes it a no-op for a user who already has a badge, whoever inserted it.
+                          claimed_at, expires_at, source_referral_id, claimable_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10))sql";
+// Re-checks the threshold (conversions whose reward was not revoked) in the statement itself; the
+// partial unique index on (user_id) WHERE reward_type = 'badge' makes it a no-op for a user who
+// already has a badge, whoever inserted it.
 constexpr char kInsertBadge[] = R"sql(
 INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
-                          claimed_at, expires_at, source_referral_id)
-SELECT $1::uuid, $2::uuid, 'badge', $3::jsonb, TRUE, $4::timestamp, $4::timestamp, NULL, NULL
-WHERE (SELECT converted_referrals FROM referrer_totals WHERE user_id = $2::uuid) >= $5::bigint
+                          claimed_at, expires_at, source_referral_id, claimable_at)
+SELECT $1::uuid, $2::uuid, 'badge', $3::jsonb, TRUE, $4::timestamp, $4::timestamp, NULL, NULL,
+       $4::timestamp
+WHERE (SELECT converted_referrals - revoked_conversions FROM referrer_totals
+       WHERE user_id = $2::uuid) >= $5::bigint
 ON CONFLICT DO NOTHING)sql";
+// The reward columns ReadReward expects; claimable_at is created_at for a row without one.
 constexpr char kSelectReward[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
-       source_referral_id
+       source_referral_id, coalesce(claimable_at, created_at), revoked_at
 FROM user_rewards WHERE id = $1)sql";
 constexpr char kSelectRewardsOfUser[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
-       source_referral_id
+       source_referral_id, coalesce(claimable_at, created_at), revoked_at
 FROM user_rewards WHERE user_id = $1 ORDER BY created_at DESC, id DESC)sql";
-// The single conditional statement that makes a claim happen once.
+// The single conditional statement that makes a claim happen once: only past the hold, before
+// the window's end, and never after a revocation. A concurrent revocation holds the row: this
+// waits for it, then re-checks the conditions on the row as it committed.
 constexpr char kClaimReward[] = R"sql(
 UPDATE user_rewards SET is_claimed = TRUE, claimed_at = $3
-WHERE id = $1 AND user_id = $2 AND NOT is_claimed AND (expires_at IS NULL OR expires_at > $3))sql";
+WHERE id = $1 AND user_id = $2 AND NOT is_claimed AND revoked_at IS NULL
+  AND coalesce(claimable_at, created_at) <= $3 AND (expires_at IS NULL OR expires_at > $3))sql";
+// The single conditional statement that makes a clawback happen once, and only while the reward
+// is on hold: a claim (which needs the hold to be over) and a revocation never both change it,
+// and of two revocations the second waits for the first's row lock and then finds it revoked.
+constexpr char kRevokeHeldReward[] = R"sql(
+UPDATE user_rewards SET revoked_at = $2
+WHERE source_referral_id = $1 AND NOT is_claimed AND revoked_at IS NULL
+  AND coalesce(claimable_at, created_at) > $2
+RETURNING id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+          source_referral_id, coalesce(claimable_at, created_at), revoked_at)sql";
 constexpr char kSelectBadgeCandidates[] = R"sql(
 SELECT t.user_id FROM referrer_totals t
-WHERE t.total_referrals > 0 AND t.converted_referrals >= $1
+WHERE t.total_referrals > 0 AND t.converted_referrals - t.revoked_conversions >= $1
   AND NOT EXISTS (SELECT 1 FROM user_rewards r WHERE r.user_id = t.user_id
                                                  AND r.reward_type = 'badge')
 ORDER BY t.user_id)sql";
@@ -175,11 +191,22 @@ ORDER BY t.user_id)sql";
 constexpr char kSelectActiveSubscription[] = R"sql(
 SELECT id, user_id, tier, status, provider, provider_ref, created_at
 FROM subscriptions WHERE user_id = $1 AND status = 'active')sql";
+// The active one first, then the newest.
+constexpr char kSelectNewestSubscription[] = R"sql(
+SELECT id, user_id, tier, status, provider, provider_ref, created_at
+FROM subscriptions WHERE user_id = $1
+ORDER BY status = 'active' DESC, created_at DESC, id DESC LIMIT 1)sql";
 // The partial unique index (one active subscription per user) makes a second one a no-op.
 constexpr char kInsertSubscription[] = R"sql(
 INSERT INTO subscriptions (id, user_id, tier, status, provider, provider_ref, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT DO NOTHING)sql";
+// The single conditional statement that makes a cancellation happen once: a concurrent one waits
+// for this row, then finds it no longer active.
+constexpr char kCancelActiveSubscription[] = R"sql(
+UPDATE subscriptions SET status = 'cancelled', cancelled_at = $2, refunded = $3, cancel_reason = $4
+WHERE user_id = $1 AND status = 'active'
+RETURNING id, user_id, tier, status, provider, provider_ref, created_at)sql";
 
 // --- aggregates: maintained by the write steps ------------------------------------------------
 // The UTC day number of a stored timestamp (a `timestamp` holding UTC).
@@ -249,6 +276,10 @@ ON CONFLICT (shard) DO UPDATE SET converted = program_totals.converted + 1)sql";
 constexpr char kReferrerReward[] = R"sql(
 INSERT INTO referrer_totals (user_id, rewards_earned) VALUES ($1, 1)
 ON CONFLICT (user_id) DO UPDATE SET rewards_earned = referrer_totals.rewards_earned + 1)sql";
+constexpr char kReferrerRewardRevoked[] = R"sql(
+INSERT INTO referrer_totals (user_id, revoked_conversions) VALUES ($1, 1)
+ON CONFLICT (user_id) DO UPDATE
+SET revoked_conversions = referrer_totals.revoked_conversions + 1)sql";
 constexpr char kProgramDayReward[] = R"sql(
 INSERT INTO program_daily (day, shard, rewards) VALUES ($1, $2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET rewards = program_daily.rewards + 1)sql";
@@ -281,7 +312,8 @@ constexpr char kDropEmptyWindows[] =
 
 // --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
-SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned, clicks
+SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned, revoked_conversions,
+       clicks
 FROM referrer_totals WHERE user_id = $1)sql";
 // Both leaderboards are a range scan of their rank index, stopped at the limit.
 constexpr char kSelectLeaderboardAll[] = R"sql(
@@ -336,13 +368,13 @@ ORDER BY day)sql";
 
 // --- recounts over the base tables (verification only) ------------------------------------------
 constexpr char kRecountStats[] = R"sql(
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(revoked), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, (status = 'converted')::int AS converted,
-         (status = 'pending')::int AS pending, 0 AS rewards, 0 AS clicks FROM referrals
+         (status = 'pending')::int AS pending, 0 AS rewards, 0 AS revoked, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  SELECT user_id, 0, 0, 0, 1, (revoked_at IS NOT NULL)::int, 0 FROM user_rewards
   UNION ALL
-  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id
+  SELECT c.user_id, 0, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id
 ) AS rows
 GROUP BY user_id)sql";
 // $1 is the period's first instant, '-infinity' for all time.
@@ -379,14 +411,14 @@ constexpr char kDeleteAggregates[] =
     "TRUNCATE referrer_totals, referrer_daily, referrer_windows, program_daily, program_totals";
 constexpr char kRebuildReferrerTotals[] = R"sql(
 INSERT INTO referrer_totals (user_id, total_referrals, converted_referrals, pending_referrals,
-                             rewards_earned, clicks)
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
+                             rewards_earned, revoked_conversions, clicks)
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(revoked), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, (status = 'converted')::int AS converted,
-         (status = 'pending')::int AS pending, 0 AS rewards, 0 AS clicks FROM referrals
+         (status = 'pending')::int AS pending, 0 AS rewards, 0 AS revoked, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  SELECT user_id, 0, 0, 0, 1, (revoked_at IS NOT NULL)::int, 0 FROM user_rewards
   UNION ALL
-  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id
+  SELECT c.user_id, 0, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id
 ) AS rows
 GROUP BY user_id)sql";
 constexpr char kRebuildReferrerDaily[] = R"sql(
@@ -736,7 +768,8 @@ class PostgresStore::Tx final : public domain::WriteTx {
       conn_.Query(kInsertReward, deadline_, reward.id, reward.user_id,
                   std::string(domain::ToString(reward.type)),
                   codec::EncodeRewardValue(reward.value), reward.is_claimed, reward.created_at,
-                  reward.claimed_at, reward.expires_at, reward.source_referral_id);
+                  reward.claimed_at, reward.expires_at, reward.source_referral_id,
+                  reward.claimable_at);
       Rewarded(reward);
       return {};
     });
@@ -774,6 +807,26 @@ class PostgresStore::Tx final : public domain::WriteTx {
           conn_.Query(kInsertClick, deadline_, click.code_id, click.day, click.visitor,
                       click.referrer_user_id, ShardOf(click.referrer_user_id, shards_));
       return result.row(0).Int(0) == 1;
+    });
+  }
+
+  Result<std::optional<domain::Reward>> RevokeHeldReward(const std::string& source_referral_id,
+                                                         TimePoint now) override {
+    return guard_("RevokeHeldReward", [&]() -> Result<std::optional<domain::Reward>> {
+      auto reward = First<domain::Reward>(
+          conn_.Query(kRevokeHeldReward, deadline_, source_referral_id, now), ReadReward);
+      if (reward) conn_.Query(kReferrerRewardRevoked, deadline_, reward->user_id);
+      return reward;
+    });
+  }
+
+  Result<std::optional<domain::Subscription>> CancelActiveSubscription(
+      const std::string& user_id, TimePoint now, bool refund,
+      const std::optional<std::string>& reason) override {
+    return guard_("CancelActiveSubscription", [&]() -> Result<std::optional<domain::Subscription>> {
+      return First<domain::Subscription>(
+          conn_.Query(kCancelActiveSubscription, deadline_, user_id, now, refund, reason),
+          ReadSubscription);
     });
   }
 
@@ -1077,6 +1130,18 @@ Result<std::optional<domain::Subscription>> PostgresStore::FindActiveSubscriptio
                  });
 }
 
+Result<std::optional<domain::Subscription>> PostgresStore::FindNewestSubscription(
+    const std::string& user_id) {
+  return Guarded(kBackend, "FindNewestSubscription",
+                 [&]() -> Result<std::optional<domain::Subscription>> {
+                   const auto deadline = Deadline();
+                   Lease lease = pool_->Acquire(deadline);
+                   const auto result = lease->Query(kSelectNewestSubscription, deadline, user_id);
+                   if (result.rows() == 0) return std::optional<domain::Subscription>();
+                   return std::optional<domain::Subscription>(ReadSubscription(result.row(0)));
+                 });
+}
+
 Result<std::vector<domain::Reward>> PostgresStore::ListRewards(const std::string& user_id) {
   return Guarded(kBackend, "ListRewards", [&]() -> Result<std::vector<domain::Reward>> {
     const auto deadline = Deadline();
@@ -1101,7 +1166,8 @@ Result<domain::ReferrerStats> PostgresStore::GetReferrerStats(const std::string&
       stats.converted_referrals = row.Int(1);
       stats.pending_referrals = row.Int(2);
       stats.total_rewards_earned = row.Int(3);
-      stats.clicks = row.Int(4);
+      stats.revoked_conversions = row.Int(4);
+      stats.clicks = row.Int(5);
     }
     return stats;
   });
@@ -1388,7 +1454,8 @@ Result<domain::ReadModels> PostgresStore::RecountReadModels(TimePoint now) {
       for (int i = 0; i < stats.rows(); ++i) {
         const auto row = stats.row(i);
         models.stats[row.Text(0)] =
-            domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3), row.Int(4), row.Int(5)};
+            domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3),
+                                  row.Int(4), row.Int(5), row.Int(6)};
       }
     }
     std::vector<std::optional<int>> periods{std::nullopt};

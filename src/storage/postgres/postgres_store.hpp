@@ -68,6 +68,8 @@ class PostgresStore final : public domain::Store {
                                                        const std::string& visitor) override;
   Result<std::optional<domain::Subscription>> FindActiveSubscription(
       const std::string& user_id) override;
+  Result<std::optional<domain::Subscription>> FindNewestSubscription(
+      const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
   Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
   Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<int> window_days,

@@ -110,31 +110,44 @@ RETURNING id, referrer_user_id, referred_user_id, referral_code_id, status, crea
 // --- rewards ----------------------------------------------------------------------------------
 constexpr char kInsertReward[] = R"sql(
 INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
-                          claimed_at, expires_at, source_referral_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql";
-// Re-checks the threshold in the statement itself; the partial unique index on (user_id) WHERE
-// reward_type = 'badge' makes it a no-op for a user who already has a badge, whoever inserted it.
+                          claimed_at, expires_at, source_referral_id, claimable_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10))sql";
+// Re-checks the threshold (conversions whose reward was not revoked) in the statement itself; the
+// partial unique index on (user_id) WHERE reward_type = 'badge' makes it a no-op for a user who
+// already has a badge, whoever inserted it.
 constexpr char kInsertBadge[] = R"sql(
 INSERT INTO user_rewards (id, user_id, reward_type, reward_value, is_claimed, created_at,
-                          claimed_at, expires_at, source_referral_id)
-SELECT ?1, ?2, 'badge', ?3, 1, ?4, ?4, NULL, NULL
-WHERE (SELECT converted_referrals FROM referrer_totals WHERE user_id = ?2) >= ?5
+                          claimed_at, expires_at, source_referral_id, claimable_at)
+SELECT ?1, ?2, 'badge', ?3, 1, ?4, ?4, NULL, NULL, ?4
+WHERE (SELECT converted_referrals - revoked_conversions FROM referrer_totals
+       WHERE user_id = ?2) >= ?5
 ON CONFLICT DO NOTHING)sql";
+// The reward columns ReadReward expects; claimable_at is created_at for a row without one.
 constexpr char kSelectReward[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
-       source_referral_id
+       source_referral_id, coalesce(claimable_at, created_at), revoked_at
 FROM user_rewards WHERE id = ?1)sql";
 constexpr char kSelectRewardsOfUser[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
-       source_referral_id
+       source_referral_id, coalesce(claimable_at, created_at), revoked_at
 FROM user_rewards WHERE user_id = ?1 ORDER BY created_at DESC, id DESC)sql";
-// The single conditional statement that makes a claim happen once.
+// The single conditional statement that makes a claim happen once: only past the hold, before
+// the window's end, and never after a revocation.
 constexpr char kClaimReward[] = R"sql(
 UPDATE user_rewards SET is_claimed = 1, claimed_at = ?3
-WHERE id = ?1 AND user_id = ?2 AND is_claimed = 0 AND (expires_at IS NULL OR expires_at > ?3))sql";
+WHERE id = ?1 AND user_id = ?2 AND is_claimed = 0 AND revoked_at IS NULL
+  AND coalesce(claimable_at, created_at) <= ?3 AND (expires_at IS NULL OR expires_at > ?3))sql";
+// The single conditional statement that makes a clawback happen once, and only while the reward
+// is on hold: a claim (which needs the hold to be over) and a revocation never both change it.
+constexpr char kRevokeHeldReward[] = R"sql(
+UPDATE user_rewards SET revoked_at = ?2
+WHERE source_referral_id = ?1 AND is_claimed = 0 AND revoked_at IS NULL
+  AND coalesce(claimable_at, created_at) > ?2
+RETURNING id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+          source_referral_id, coalesce(claimable_at, created_at), revoked_at)sql";
 constexpr char kSelectBadgeCandidates[] = R"sql(
 SELECT t.user_id FROM referrer_totals t
-WHERE t.total_referrals > 0 AND t.converted_referrals >= ?1
+WHERE t.total_referrals > 0 AND t.converted_referrals - t.revoked_conversions >= ?1
   AND NOT EXISTS (SELECT 1 FROM user_rewards r WHERE r.user_id = t.user_id
                                                  AND r.reward_type = 'badge')
 ORDER BY t.user_id)sql";
@@ -143,11 +156,21 @@ ORDER BY t.user_id)sql";
 constexpr char kSelectActiveSubscription[] = R"sql(
 SELECT id, user_id, tier, status, provider, provider_ref, created_at
 FROM subscriptions WHERE user_id = ?1 AND status = 'active')sql";
+// The active one first, then the newest.
+constexpr char kSelectNewestSubscription[] = R"sql(
+SELECT id, user_id, tier, status, provider, provider_ref, created_at
+FROM subscriptions WHERE user_id = ?1
+ORDER BY status = 'active' DESC, created_at DESC, id DESC LIMIT 1)sql";
 // The partial unique index (one active subscription per user) makes a second one a no-op.
 constexpr char kInsertSubscription[] = R"sql(
 INSERT INTO subscriptions (id, user_id, tier, status, provider, provider_ref, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT DO NOTHING)sql";
+// The single conditional statement that makes a cancellation happen once.
+constexpr char kCancelActiveSubscription[] = R"sql(
+UPDATE subscriptions SET status = 'cancelled', cancelled_at = ?2, refunded = ?3, cancel_reason = ?4
+WHERE user_id = ?1 AND status = 'active'
+RETURNING id, user_id, tier, status, provider, provider_ref, created_at)sql";
 
 // --- aggregates: maintained by the write steps ------------------------------------------------
 // The UTC day number of a stored timestamp (TEXT in the FormatIso8601 form).
@@ -206,6 +229,9 @@ ON CONFLICT (shard) DO UPDATE SET converted = converted + 1)sql";
 constexpr char kReferrerReward[] = R"sql(
 INSERT INTO referrer_totals (user_id, rewards_earned) VALUES (?1, 1)
 ON CONFLICT (user_id) DO UPDATE SET rewards_earned = rewards_earned + 1)sql";
+constexpr char kReferrerRewardRevoked[] = R"sql(
+INSERT INTO referrer_totals (user_id, revoked_conversions) VALUES (?1, 1)
+ON CONFLICT (user_id) DO UPDATE SET revoked_conversions = revoked_conversions + 1)sql";
 constexpr char kProgramDayReward[] = R"sql(
 INSERT INTO program_daily (day, shard, rewards) VALUES (?1, ?2, 1)
 ON CONFLICT (day, shard) DO UPDATE SET rewards = rewards + 1)sql";
@@ -242,7 +268,8 @@ constexpr char kDropEmptyWindows[] =
 
 // --- read models, from the aggregates -----------------------------------------------------------
 constexpr char kSelectReferrerStats[] = R"sql(
-SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned, clicks
+SELECT total_referrals, converted_referrals, pending_referrals, rewards_earned, revoked_conversions,
+       clicks
 FROM referrer_totals WHERE user_id = ?1)sql";
 // Both leaderboards are a range scan of their rank index, stopped at the limit.
 constexpr char kSelectLeaderboardAll[] = R"sql(
@@ -281,13 +308,13 @@ ORDER BY day)sql";
 
 // --- recounts over the base tables (verification only) ------------------------------------------
 constexpr char kRecountStats[] = R"sql(
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(revoked), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, status = 'converted' AS converted,
-         status = 'pending' AS pending, 0 AS rewards, 0 AS clicks FROM referrals
+         status = 'pending' AS pending, 0 AS rewards, 0 AS revoked, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  SELECT user_id, 0, 0, 0, 1, revoked_at IS NOT NULL, 0 FROM user_rewards
   UNION ALL
-  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id)
+  SELECT c.user_id, 0, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id)
 GROUP BY user_id)sql";
 // ?1 is the period's first instant, '' for all time (every timestamp sorts after '').
 constexpr char kRecountLeaderboard[] = R"sql(
@@ -322,14 +349,14 @@ constexpr const char* kDeleteAggregates[] = {
     "DELETE FROM program_daily", "DELETE FROM program_totals"};
 constexpr char kRebuildReferrerTotals[] = R"sql(
 INSERT INTO referrer_totals (user_id, total_referrals, converted_referrals, pending_referrals,
-                             rewards_earned, clicks)
-SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(clicks) FROM (
+                             rewards_earned, revoked_conversions, clicks)
+SELECT user_id, sum(total), sum(converted), sum(pending), sum(rewards), sum(revoked), sum(clicks) FROM (
   SELECT referrer_user_id AS user_id, 1 AS total, status = 'converted' AS converted,
-         status = 'pending' AS pending, 0 AS rewards, 0 AS clicks FROM referrals
+         status = 'pending' AS pending, 0 AS rewards, 0 AS revoked, 0 AS clicks FROM referrals
   UNION ALL
-  SELECT user_id, 0, 0, 0, 1, 0 FROM user_rewards
+  SELECT user_id, 0, 0, 0, 1, revoked_at IS NOT NULL, 0 FROM user_rewards
   UNION ALL
-  SELECT c.user_id, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id)
+  SELECT c.user_id, 0, 0, 0, 0, 0, 1 FROM referral_clicks k JOIN referral_codes c ON c.id = k.code_id)
 GROUP BY user_id)sql";
 constexpr char kRebuildReferrerDaily[] = R"sql(
 INSERT INTO referrer_daily (user_id, day, referrals, conversions)
@@ -637,7 +664,8 @@ class SqliteStore::Tx final : public domain::WriteTx {
       Stmt(conn_, kInsertReward)
           .Bind(reward.id, reward.user_id, domain::ToString(reward.type),
                 codec::EncodeRewardValue(reward.value), reward.is_claimed, reward.created_at,
-                reward.claimed_at, reward.expires_at, reward.source_referral_id)
+                reward.claimed_at, reward.expires_at, reward.source_referral_id,
+                reward.claimable_at)
           .Run();
       Rewarded(reward);
       return {};
@@ -682,6 +710,35 @@ class SqliteStore::Tx final : public domain::WriteTx {
       Stmt(conn_, kProgramDayClick).Bind(click.day, shard).Run();
       Stmt(conn_, kProgramClick).Bind(shard).Run();
       return true;
+    });
+  }
+
+  Result<std::optional<domain::Reward>> RevokeHeldReward(const std::string& source_referral_id,
+                                                         TimePoint now) override {
+    return guard_("RevokeHeldReward", [&]() -> Result<std::optional<domain::Reward>> {
+      std::optional<domain::Reward> reward;
+      {
+        Stmt update(conn_, kRevokeHeldReward);
+        update.Bind(source_referral_id, now);
+        if (!update.Step()) return reward;
+        reward = ReadReward(update);
+        update.Run();
+      }
+      Stmt(conn_, kReferrerRewardRevoked).Bind(reward->user_id).Run();
+      return reward;
+    });
+  }
+
+  Result<std::optional<domain::Subscription>> CancelActiveSubscription(
+      const std::string& user_id, TimePoint now, bool refund,
+      const std::optional<std::string>& reason) override {
+    return guard_("CancelActiveSubscription", [&]() -> Result<std::optional<domain::Subscription>> {
+      Stmt update(conn_, kCancelActiveSubscription);
+      update.Bind(user_id, now, refund, reason);
+      if (!update.Step()) return std::optional<domain::Subscription>();
+      std::optional<domain::Subscription> cancelled = ReadSubscription(update);
+      update.Run();
+      return cancelled;
     });
   }
 
@@ -1049,6 +1106,18 @@ Result<std::optional<domain::Subscription>> SqliteStore::FindActiveSubscription(
                  });
 }
 
+Result<std::optional<domain::Subscription>> SqliteStore::FindNewestSubscription(
+    const std::string& user_id) {
+  return Guarded(kBackend, "FindNewestSubscription",
+                 [&]() -> Result<std::optional<domain::Subscription>> {
+                   ReadLease lease = AcquireReader();
+                   Stmt select(*lease, kSelectNewestSubscription);
+                   select.Bind(user_id);
+                   if (!select.Step()) return std::optional<domain::Subscription>();
+                   return std::optional<domain::Subscription>(ReadSubscription(select));
+                 });
+}
+
 Result<std::vector<domain::Reward>> SqliteStore::ListRewards(const std::string& user_id) {
   return Guarded(kBackend, "ListRewards", [&]() -> Result<std::vector<domain::Reward>> {
     ReadLease lease = AcquireReader();
@@ -1071,7 +1140,8 @@ Result<domain::ReferrerStats> SqliteStore::GetReferrerStats(const std::string& u
       stats.converted_referrals = select.Int(1);
       stats.pending_referrals = select.Int(2);
       stats.total_rewards_earned = select.Int(3);
-      stats.clicks = select.Int(4);
+      stats.revoked_conversions = select.Int(4);
+      stats.clicks = select.Int(5);
     }
     return stats;
   });
@@ -1403,7 +1473,7 @@ Result<domain::ReadModels> SqliteStore::RecountReadModels(TimePoint now) {
       Stmt stats(*lease, kRecountStats);
       while (stats.Step()) {
         models.stats[stats.Text(0)] = domain::ReferrerStats{
-            stats.Int(1), stats.Int(2), stats.Int(3), stats.Int(4), stats.Int(5)};
+            stats.Int(1), stats.Int(2), stats.Int(3), stats.Int(4), stats.Int(5), stats.Int(6)};
       }
     }
     std::vector<std::optional<int>> periods{std::nullopt};
