@@ -264,8 +264,9 @@ Result<std::array<std::string, 3>> SplitHttpUrl(const std::string& var, std::str
     }
   }
   std::string lower_authority(authority);
-  for (char& c : lower_authority)
+  for (char& c : lower_authority) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
   return std::array<std::string, 3>{scheme, lower_authority, std::string(rest)};
 }
 

@@ -30,6 +30,11 @@ struct Config {
   int db_pool_size = 8;            // PostgreSQL connections per instance
   int database_timeout_ms = 5000;  // longest a request waits for the database
   std::string jwt_secret;          // empty when not set; else at least kMinJwtSecretLength
+  // Referral links (contract section 12). PUBLIC_BASE_URL: the public origin share URLs start
+  // with (scheme://host[:port], no trailing slash); empty: http://localhost:PORT.
+  std::string public_base_url;
+  // REFERRAL_LANDING_URL: an absolute http(s) URL /r/{code} sends visitors to; unset: /join.
+  std::optional<std::string> referral_landing_url;
   bool referral_enabled = true;
   domain::ReferralSettings referral;
   bool worker_enabled = true;
@@ -48,11 +53,6 @@ struct Config {
   static constexpr int kSqliteWorkerThreads = 16;
   domain::AbuseLimits abuse;         // RATE_LIMIT_* (contract section 9)
   bool trust_forwarded_for = false;  // the client address is X-Forwarded-For's last hop
-  // Referral links (contract section 12). PUBLIC_BASE_URL: the public origin share URLs start
-  // with (scheme://host[:port], no trailing slash); empty: http://localhost:PORT.
-  std::string public_base_url;
-  // REFERRAL_LANDING_URL: an absolute http(s) URL /r/{code} sends visitors to; unset: /join.
-  std::optional<std::string> referral_landing_url;
   // Webhooks (contract §10): URLs may point at loopback/private addresses.
   bool webhook_allow_private_networks = false;
   // The delays between delivery attempts (WEBHOOK_RETRY_SCHEDULE_SECONDS; tests shorten it).

@@ -359,8 +359,9 @@ Result<ReferralCode> ReferralService::FollowLink(std::string_view code_input,
       Transact(store_, [&](WriteTx& tx) -> Result<bool> { return tx.InsertClick(click); });
   // The visitor is sent on even when the click could not be written: a lost count is better than
   // a broken link.
-  if (!counted)
+  if (!counted) {
     spdlog::warn("could not count a referral link click: {}", counted.error().machine());
+  }
   return link;
 }
 

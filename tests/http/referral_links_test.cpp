@@ -45,8 +45,9 @@ class ReferralLinksTest : public ServerFixture {
     code_ = GenerateCode(owner_);
   }
 
-  HttpReply Visit(const std::string& path, const std::string& user_agent = "browser-a",
-                  ExtraHeaders headers = {}) const {
+  [[nodiscard]] HttpReply Visit(const std::string& path,
+                                const std::string& user_agent = "browser-a",
+                                ExtraHeaders headers = {}) const {
     headers.emplace("User-Agent", user_agent);
     return Get(path, "", headers);
   }
@@ -130,8 +131,8 @@ TEST_F(ReferralLinksTest, AVisitorCountsOncePerDayAnotherUserAgentIsAnotherVisit
 
 TEST_F(ReferralLinksTest, TheClientAddressIsThePeersUnlessForwardedForIsTrusted) {
   // Not trusted (the default): X-Forwarded-For does not make another visitor.
-  Visit("/r/" + code_, "same", {{"X-Forwarded-For", "203.0.113.1"}});
-  Visit("/r/" + code_, "same", {{"X-Forwarded-For", "203.0.113.2"}});
+  EXPECT_EQ(Visit("/r/" + code_, "same", {{"X-Forwarded-For", "203.0.113.1"}}).status, 302);
+  EXPECT_EQ(Visit("/r/" + code_, "same", {{"X-Forwarded-For", "203.0.113.2"}}).status, 302);
   EXPECT_EQ(Clicks(owner_), 1);
 }
 
@@ -218,6 +219,7 @@ TEST_F(ReferralLinksTest, RaceConcurrentIdenticalClicksCountOnce) {
   std::latch start(kClients);
   std::atomic<int> redirected{0};
   std::vector<std::thread> clients;
+  clients.reserve(kClients);
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&] {
       start.arrive_and_wait();
@@ -241,10 +243,12 @@ class TrustedForwardedForLinksTest : public ReferralLinksTest {
 };
 
 TEST_F(TrustedForwardedForLinksTest, EachForwardedAddressIsAVisitor) {
-  Visit("/r/" + code_, "same", {{"X-Forwarded-For", "198.51.100.7, 203.0.113.1"}});
-  Visit("/r/" + code_, "same", {{"X-Forwarded-For", "198.51.100.8, 203.0.113.1"}});
+  EXPECT_EQ(Visit("/r/" + code_, "same", {{"X-Forwarded-For", "198.51.100.7, 203.0.113.1"}}).status,
+            302);
+  EXPECT_EQ(Visit("/r/" + code_, "same", {{"X-Forwarded-For", "198.51.100.8, 203.0.113.1"}}).status,
+            302);
   EXPECT_EQ(Clicks(owner_), 1);  // the same last hop
-  Visit("/r/" + code_, "same", {{"X-Forwarded-For", "203.0.113.2"}});
+  EXPECT_EQ(Visit("/r/" + code_, "same", {{"X-Forwarded-For", "203.0.113.2"}}).status, 302);
   EXPECT_EQ(Clicks(owner_), 2);
 }
 
