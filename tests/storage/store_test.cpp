@@ -514,7 +514,7 @@ TEST_F(StoreTest, RewardsRoundTripAndOnePerSourceReferral) {
   const auto p = NewPendingPair();
   const TimePoint when = Hours(kNow, 3);
   const auto conversion = *Convert(p.referred, when, AddDays(when, 90));
-  const auto rewards = Must(store_->ListRewards(p.referrer));
+  const auto rewards = Must(store_->ListRewards(p.referrer, {}));
   ASSERT_EQ(rewards.size(), 1U);
   EXPECT_EQ(rewards[0].id, conversion.reward.id);
   EXPECT_EQ(rewards[0].user_id, p.referrer);
@@ -536,7 +536,7 @@ TEST_F(StoreTest, RewardsRoundTripAndOnePerSourceReferral) {
   const auto refused = Step([&](WriteTx& tx) { return tx.InsertReward(duplicate); });
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, ErrorCode::kInternal);
-  EXPECT_EQ(Must(store_->ListRewards(p.referrer)).size(), 1U);
+  EXPECT_EQ(Must(store_->ListRewards(p.referrer, {})).size(), 1U);
 }
 
 TEST_F(StoreTest, MarkRewardClaimedOnlyForItsUserUnclaimedAndUnexpired) {
@@ -547,19 +547,19 @@ TEST_F(StoreTest, MarkRewardClaimedOnlyForItsUserUnclaimedAndUnexpired) {
   EXPECT_FALSE(Claim(p.referred, reward.id, kNow));               // another user's
   EXPECT_FALSE(Claim(p.referrer, reward.id, AddDays(kNow, 10)));  // expires at that instant
   EXPECT_FALSE(Claim(p.referrer, reward.id, AddDays(kNow, 11)));
-  EXPECT_FALSE(Must(store_->ListRewards(p.referrer))[0].is_claimed);
+  EXPECT_FALSE(Must(store_->ListRewards(p.referrer, {}))[0].is_claimed);
 
   const TimePoint when = Hours(AddDays(kNow, 10), -1);
   EXPECT_TRUE(Claim(p.referrer, reward.id, when));
   EXPECT_FALSE(Claim(p.referrer, reward.id, when));  // once
-  const auto claimed = Must(store_->ListRewards(p.referrer))[0];
+  const auto claimed = Must(store_->ListRewards(p.referrer, {}))[0];
   EXPECT_TRUE(claimed.is_claimed);
   EXPECT_EQ(claimed.claimed_at, when);
 
   // Without an expiry a reward is claimable forever.
   const auto q = NewPendingPair();
   const auto forever = Convert(q.referred, kNow, std::nullopt)->reward;
-  EXPECT_EQ(Must(store_->ListRewards(q.referrer))[0].expires_at, std::nullopt);
+  EXPECT_EQ(Must(store_->ListRewards(q.referrer, {}))[0].expires_at, std::nullopt);
   EXPECT_TRUE(Claim(q.referrer, forever.id, AddDays(kNow, 5000)));
 }
 
@@ -577,13 +577,13 @@ TEST_F(StoreTest, ListRewardsNewestFirst) {
   std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second > b.second;
   });
-  const auto rewards = Must(store_->ListRewards(referrer));
+  const auto rewards = Must(store_->ListRewards(referrer, {}));
   ASSERT_EQ(rewards.size(), expected.size());
   for (std::size_t i = 0; i < rewards.size(); ++i) {
     EXPECT_EQ(rewards[i].id, expected[i].second) << i;
     EXPECT_EQ(rewards[i].created_at, expected[i].first) << i;
   }
-  EXPECT_TRUE(Must(store_->ListRewards(NewUser())).empty());
+  EXPECT_TRUE(Must(store_->ListRewards(NewUser(), {})).empty());
 }
 
 TEST_F(StoreTest, InsertBadgeAtTheThresholdOncePerUser) {
@@ -611,7 +611,7 @@ TEST_F(StoreTest, InsertBadgeAtTheThresholdOncePerUser) {
   EXPECT_FALSE(insert(master, 2, Hours(kNow, 2)));  // once
   EXPECT_TRUE(Must(store_->BadgeCandidates(2)).empty());
 
-  const auto rewards = Must(store_->ListRewards(master));
+  const auto rewards = Must(store_->ListRewards(master, {}));
   ASSERT_EQ(rewards.size(), 3U);
   const auto& badge = rewards[0];  // newest
   EXPECT_EQ(badge.type, domain::RewardType::kBadge);
@@ -922,7 +922,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
       user,    {},         std::nullopt,       Hours(kNow, 1)};
   append(later);
 
-  const auto all = Must(store_->ListAudit(std::nullopt, 10));
+  const auto all = Must(store_->ListAudit(std::nullopt, {10, std::nullopt}));
   ASSERT_EQ(all.size(), 2U);
   EXPECT_EQ(all[0].id, later.id);
   EXPECT_EQ(all[0].user_id, user);
@@ -939,11 +939,11 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   EXPECT_EQ(got.error_message, "boom");
   EXPECT_EQ(got.created_at, entry.created_at);
 
-  const auto worker = Must(store_->ListAudit(std::string("automation_worker"), 10));
+  const auto worker = Must(store_->ListAudit(std::string("automation_worker"), {10, std::nullopt}));
   ASSERT_EQ(worker.size(), 1U);
   EXPECT_EQ(worker[0].id, entry.id);
-  EXPECT_EQ(Must(store_->ListAudit(std::nullopt, 1)).size(), 1U);
-  EXPECT_TRUE(Must(store_->ListAudit(std::string("nobody"), 10)).empty());
+  EXPECT_EQ(Must(store_->ListAudit(std::nullopt, {1, std::nullopt})).size(), 1U);
+  EXPECT_TRUE(Must(store_->ListAudit(std::string("nobody"), {10, std::nullopt})).empty());
 
   // Equal timestamps: newest id first.
   std::vector<std::string> ids;
@@ -954,7 +954,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
     append(same);
   }
   std::sort(ids.rbegin(), ids.rend());
-  const auto ties = Must(store_->ListAudit(std::string("tie"), 10));
+  const auto ties = Must(store_->ListAudit(std::string("tie"), {10, std::nullopt}));
   ASSERT_EQ(ties.size(), 3U);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(ties[i].id, ids[i]);
 }
@@ -989,7 +989,7 @@ TEST_F(StoreTest, RaceConversionOneReward) {
       if (Convert(p.referred, kNow, AddDays(kNow, 90), store)) ++conversions;
     });
     EXPECT_EQ(conversions.load(), 1);
-    EXPECT_EQ(Must(store_->ListRewards(p.referrer)).size(), 1U);
+    EXPECT_EQ(Must(store_->ListRewards(p.referrer, {})).size(), 1U);
     EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).converted_referrals, 1);
   }
 }
@@ -1056,7 +1056,7 @@ TEST_F(StoreTest, RaceInsertBadgeOneBadge) {
     });
     EXPECT_EQ(granted.load(), 1);
     int badges = 0;
-    for (const auto& r : Must(store_->ListRewards(master))) {
+    for (const auto& r : Must(store_->ListRewards(master, {}))) {
       if (r.type == domain::RewardType::kBadge) ++badges;
     }
     EXPECT_EQ(badges, 1);
@@ -1534,7 +1534,7 @@ class WebhookStoreTest : public StoreTest {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
     while (true) {
       Must((store ? store : store_.get())->FanOutEvents(kNow, 2));
-      auto deliveries = Must(store_->ListDeliveries(endpoint_id, 500));
+      auto deliveries = Must(store_->ListDeliveries(endpoint_id, {500, std::nullopt}));
       if (deliveries.size() >= count || std::chrono::steady_clock::now() > deadline) {
         return deliveries;
       }
@@ -1596,7 +1596,7 @@ TEST_F(WebhookStoreTest, AnEndpointGetsTheEventsAfterItsRegistrationOfTheTypesIt
   }
   // Newest first: the last event appended leads.
   EXPECT_EQ(delivered.front().event_id, after.back().id);
-  EXPECT_EQ(Must(store_->ListDeliveries(all.id, 3)).size(), 3U);
+  EXPECT_EQ(Must(store_->ListDeliveries(all.id, {3, std::nullopt})).size(), 3U);
 
   std::vector<domain::Event> wanted;
   for (const auto& e : after) {
@@ -1636,7 +1636,7 @@ TEST_F(WebhookStoreTest, FanOutRacedOverFourHandlesCreatesEachDeliveryOnce) {
     created += Must(store_->FanOutEvents(kNow, 3)).created;
   }
   EXPECT_EQ(created.load(), 40);
-  const auto delivered = Must(store_->ListDeliveries(endpoint.id, 500));
+  const auto delivered = Must(store_->ListDeliveries(endpoint.id, {500, std::nullopt}));
   EXPECT_EQ(delivered.size(), 40U);
   EXPECT_EQ(EventIds(delivered), EventIds(appended));
 }
@@ -1691,7 +1691,7 @@ TEST_F(WebhookStoreTest, AClaimIsExclusiveUntilItsLeaseExpiresAndOnlyItsHolderRe
   attempt.lease = second_lease;
   EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(attempt)));
   EXPECT_FALSE(Must(store_->RecordDeliveryAttempt(attempt)));  // recorded once: lease dropped
-  auto listed = Must(store_->ListDeliveries(endpoint.id, 10));
+  auto listed = Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt}));
   ASSERT_EQ(listed.size(), 1U);
   EXPECT_EQ(listed[0].attempt, 1);
   EXPECT_EQ(listed[0].status, domain::DeliveryStatus::kPending);
@@ -1711,7 +1711,7 @@ TEST_F(WebhookStoreTest, AClaimIsExclusiveUntilItsLeaseExpiresAndOnlyItsHolderRe
   EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(
       domain::DeliveryAttempt{endpoint.id, event.id, fourth->lease,
                               domain::DeliveryStatus::kSucceeded, 204, due, std::nullopt})));
-  listed = Must(store_->ListDeliveries(endpoint.id, 10));
+  listed = Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt}));
   EXPECT_EQ(listed[0].attempt, 2);
   EXPECT_EQ(listed[0].status, domain::DeliveryStatus::kSucceeded);
   EXPECT_EQ(listed[0].response_status, 204);
@@ -1729,7 +1729,7 @@ TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDel
   MustOk(store_->InsertWebhook(endpoint));
   const auto other = MakeWebhook(NewId(), std::nullopt);
   MustOk(store_->InsertWebhook(other));
-  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, 10)).empty());
+  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt})).empty());
 
   // From the start: every event, although registered after them; again from the first one's
   // position: the two after it, started over.
@@ -1745,7 +1745,7 @@ TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDel
   const TimePoint later = Hours(kNow, 1);
   EXPECT_EQ(Must(store_->RequeueDeliveries(endpoint.id, after_first, later)),
             std::optional<std::int64_t>(2));
-  const auto deliveries = Must(store_->ListDeliveries(endpoint.id, 10));
+  const auto deliveries = Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt}));
   ASSERT_EQ(deliveries.size(), 3U);
   for (const auto& d : deliveries) {
     if (d.event_id == before[0].id) continue;
@@ -1754,11 +1754,11 @@ TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDel
     EXPECT_EQ(d.next_attempt_at, later);
     EXPECT_EQ(d.response_status, std::nullopt);
   }
-  EXPECT_TRUE(Must(store_->ListDeliveries(other.id, 10)).empty());
+  EXPECT_TRUE(Must(store_->ListDeliveries(other.id, {10, std::nullopt})).empty());
 
   // Deleting the endpoint drops its deliveries: none is claimed any more.
   EXPECT_TRUE(Must(store_->DeleteWebhook(endpoint.id)));
-  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, 10)).empty());
+  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt})).empty());
   EXPECT_EQ(Must(store_->ClaimDelivery(Hours(kNow, 2), Hours(kNow, 3), NewId())), std::nullopt);
 }
 
