@@ -4,6 +4,8 @@
 -- users.erased_at: when an administrator erased the user (DELETE /api/admin/users/{id}). The
 -- email is set to NULL with it and scrubbed from free text; ids and counts stay, so the
 -- aggregates and every referrer's stats are unchanged. Tokens of an erased user are refused.
+-- Erasure is the one change the service makes to an events row: the email, wherever the data
+-- holds it, is replaced in place (the row keeps its id and its place in the feed).
 ALTER TABLE users ADD COLUMN erased_at TEXT;
 
 -- Keyset paging, newest first by (created_at, id): a referrer's referrals
