@@ -153,9 +153,10 @@ World::World() : dir(MakeTempDir()) {
                                                              domain::IdempotencySettings{});
   webhooks = std::make_unique<domain::WebhookService>(*store, resolver, clock, random, ids,
                                                       /*allow_private_networks=*/false);
+  personal_data = std::make_unique<domain::PersonalDataService>(*store, clock, ids, *subscriptions);
   deps = std::make_unique<http::Dependencies>(
       http::Dependencies{*referrals, *subscriptions, *users, *store, clock, random, jwt, *jobs,
-                         metrics, abuse, *idempotency, *webhooks, clock.Now()});
+                         metrics, abuse, *idempotency, *webhooks, *personal_data, clock.Now()});
   http::ServerOptions options;
   options.trust_forwarded_for = true;  // so that X-Forwarded-For parsing is fuzzed too
   pipeline = std::make_unique<http::Pipeline>(*deps, options);
@@ -182,9 +183,9 @@ World::World() : dir(MakeTempDir()) {
   Check(static_cast<bool>(referrals->Track(actor(3), codes[1])), "world: track 3 → 1 failed");
   Check(static_cast<bool>(subscriptions->Create(actor(1), "premium", "fuzz-nonce")),
         "world: subscription of 1 failed");
-  auto rewards = referrals->Rewards(UserId(0));
-  Check(rewards && !rewards->empty(), "world: user 0 has no reward");
-  reward_id = rewards->front().id;
+  auto rewards = referrals->Rewards(UserId(0), domain::PageRequest{});
+  Check(rewards && !rewards->items.empty(), "world: user 0 has no reward");
+  reward_id = rewards->items.front().id;
 }
 
 World::~World() = default;

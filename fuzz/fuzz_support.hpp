@@ -16,6 +16,7 @@
 #include "domain/abuse.hpp"
 #include "domain/idempotency.hpp"
 #include "domain/jobs.hpp"
+#include "domain/personal_data.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
@@ -96,6 +97,7 @@ struct World {
   std::unique_ptr<domain::IdempotencyService> idempotency;
   NoResolver resolver;
   std::unique_ptr<domain::WebhookService> webhooks;
+  std::unique_ptr<domain::PersonalDataService> personal_data;
   std::unique_ptr<http::Dependencies> deps;
   std::unique_ptr<http::Pipeline> pipeline;
 

@@ -5,6 +5,7 @@
 #include "delivery/curl_sender.hpp"
 #include "delivery/delivery_worker.hpp"
 #include "delivery/target_resolver.hpp"
+#include "domain/personal_data.hpp"
 #include "domain/user_directory.hpp"
 #include "domain/webhook_dispatcher.hpp"
 #include "domain/webhook_service.hpp"
@@ -111,6 +112,7 @@ struct App::Impl {
   std::unique_ptr<domain::IdempotencyService> idempotency;
   std::unique_ptr<delivery::SystemTargetResolver> resolver;
   std::unique_ptr<domain::WebhookService> webhooks;
+  std::unique_ptr<domain::PersonalDataService> personal_data;
   std::unique_ptr<delivery::CurlWebhookSender> sender;
   std::unique_ptr<domain::WebhookDispatcher> dispatcher;
   std::unique_ptr<delivery::DeliveryWorker> deliveries;
@@ -164,6 +166,8 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.resolver = std::make_unique<delivery::SystemTargetResolver>();
   s.webhooks = std::make_unique<domain::WebhookService>(
       *s.store, *s.resolver, *s.clock, *s.random, *s.ids, s.config.webhook_allow_private_networks);
+  s.personal_data =
+      std::make_unique<domain::PersonalDataService>(*s.store, *s.clock, *s.ids, *s.subscriptions);
   s.sender = std::make_unique<delivery::CurlWebhookSender>(
       delivery::CurlSenderOptions{s.config.webhook_allow_private_networks});
   s.dispatcher = std::make_unique<domain::WebhookDispatcher>(
@@ -189,7 +193,8 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   s.server = std::make_unique<http::Server>(
       options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
                                   *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency,
-                                  *s.webhooks, s.started_at, LinkOptionsOf(s.config)});
+                                  *s.webhooks, *s.personal_data, s.started_at,
+                                  LinkOptionsOf(s.config)});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }

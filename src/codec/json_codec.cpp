@@ -247,6 +247,11 @@ std::optional<domain::RewardValue> DecodeRewardValue(std::string_view text) {
   return RewardValueFromJson(*j);
 }
 
+std::string JsonStringContent(std::string_view text) {
+  std::string quoted = Dump(nlohmann::json(std::string(text)));
+  return quoted.size() >= 2 ? quoted.substr(1, quoted.size() - 2) : std::string();
+}
+
 std::string EncodeDetails(const domain::Details& details) { return Dump(ToJson(details)); }
 
 std::optional<domain::Details> DecodeDetails(std::string_view text) {

@@ -37,6 +37,9 @@ nlohmann::json ToJson(const domain::Event& event);
 
 // Compact JSON text; invalid UTF-8 in strings is replaced, never thrown.
 std::string Dump(const nlohmann::json& json);
+// How `text` appears inside a JSON string in the text Dump writes: escaped, without the quotes
+// (so that a stored value can be found and replaced in JSON text).
+std::string JsonStringContent(std::string_view text);
 // Parses JSON text; nullopt when malformed.
 std::optional<nlohmann::json> Parse(std::string_view text);
 

@@ -12,6 +12,7 @@ namespace referrald::domain::audit {
 inline constexpr std::string_view kServiceReferral = "referral";
 inline constexpr std::string_view kServiceSubscription = "subscription";
 inline constexpr std::string_view kServiceWorker = "automation_worker";
+inline constexpr std::string_view kServicePersonalData = "personal_data";
 
 inline constexpr std::string_view kCodeGenerated = "code_generated";
 inline constexpr std::string_view kCodeCollision = "code_collision";
@@ -26,6 +27,7 @@ inline constexpr std::string_view kRewardRevoked = "reward_revoked";
 inline constexpr std::string_view kSubscriptionCreated = "subscription_created";
 inline constexpr std::string_view kSubscriptionCancelled = "subscription_cancelled";
 inline constexpr std::string_view kPaymentDeclined = "payment_declined";
+inline constexpr std::string_view kUserErased = "user_erased";
 
 inline constexpr AuditStatus kSuccess = AuditStatus::kSuccess;
 inline constexpr AuditStatus kFailed = AuditStatus::kFailed;

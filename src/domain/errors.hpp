@@ -39,8 +39,27 @@ inline Error InvalidEventType() {
       "reward.granted, reward.claimed, reward.revoked, badge.awarded, subscription.created, "
       "subscription.cancelled");
 }
-inline Error InvalidDeliveryLimit() {
-  return Invalid("limit must be an integer between 1 and " + std::to_string(kMaxDeliveryLimit));
+// ?limit= of a paged list (domain/paging.hpp).
+inline Error InvalidPageLimit() {
+  return Invalid("limit must be an integer between 1 and " + std::to_string(kMaxPageLimit));
+}
+// ?after= (or a replay's "after") that is not a cursor this service handed out for that list.
+inline Error InvalidCursor() {
+  return MakeError(ErrorCode::kInvalidArgument, Reason::kInvalidCursor,
+                   "after is not a cursor this service handed out");
+}
+inline Error InvalidReferralStatus() {
+  return Invalid("status must be one of pending, converted, expired");
+}
+inline Error InvalidReferrerUserId() { return Invalid("referrerUserId must be a UUID"); }
+inline Error InvalidUserId() { return Invalid("id must be a UUID"); }
+inline Error UserNotFound() {
+  return MakeError(ErrorCode::kNotFound, Reason::kUserNotFound, "User not found");
+}
+// The caller's user was erased (DELETE /api/admin/users/{id}): its tokens are refused.
+inline Error UserErased() {
+  return MakeError(ErrorCode::kPermissionDenied, Reason::kUserErased,
+                   "This user's personal data was erased; its tokens are no longer accepted");
 }
 inline Error InvalidWebhookEventTypes() {
   return Invalid(

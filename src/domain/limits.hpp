@@ -30,9 +30,12 @@ inline constexpr int kMaxEventLimit = 500;
 // POST /api/admin/webhooks: url and description.
 inline constexpr std::size_t kMaxWebhookUrlLength = 2048;
 inline constexpr std::size_t kMaxWebhookDescriptionLength = 500;
-// GET /api/admin/webhooks/{id}/deliveries?limit=
-inline constexpr int kDefaultDeliveryLimit = 100;
-inline constexpr int kMaxDeliveryLimit = 500;
+// ?limit= of every paged list (domain/paging.hpp): rewards, referrals, automation logs, webhook
+// deliveries.
+inline constexpr int kDefaultPageLimit = 100;
+inline constexpr int kMaxPageLimit = 500;
+// GET /api/admin/users/{id}: the newest rewards it shows.
+inline constexpr int kUserLookupRewards = 100;
 
 // Idempotency-Key: 1..255 visible ASCII characters (0x21–0x7E).
 inline constexpr std::size_t kMaxIdempotencyKeyLength = 255;

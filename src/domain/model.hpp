@@ -22,10 +22,13 @@ struct Actor {
 };
 
 struct User {
-  std::string id;  // UUID from the token's `sub`
-  std::optional<std::string> email;
+  std::string id;                    // UUID from the token's `sub`
+  std::optional<std::string> email;  // null once erased
   TimePoint created_at;
   std::optional<TimePoint> premium_until;
+  // When an administrator erased the user's personal data (DELETE /api/admin/users/{id}); its
+  // tokens are refused from then on.
+  std::optional<TimePoint> erased_at;
 };
 
 struct ReferralCode {
@@ -47,6 +50,19 @@ struct Referral {
   ReferralStatus status = ReferralStatus::kPending;
   TimePoint created_at;
   std::optional<TimePoint> converted_at;
+};
+
+// A referral as the lists show it (GET /api/referral/referrals, GET /api/admin/referrals).
+struct ReferralListing {
+  Referral referral;
+  std::string code;                           // the text of the code it was tracked with
+  std::optional<std::string> referred_email;  // as stored: null when unknown or erased
+};
+
+// Which referrals GET /api/admin/referrals lists (every one when both are unset).
+struct ReferralFilter {
+  std::optional<std::string> referrer_user_id;  // canonical UUID
+  std::optional<ReferralStatus> status;
 };
 
 enum class RewardType { kFreePremium, kBadge };
@@ -193,6 +209,13 @@ struct ReadModels {
   // Every day with a signup, a conversion or a click, ascending.
   std::vector<DailyCount> days;
   bool operator==(const ReadModels&) const = default;
+};
+
+// What erasing a user found (WriteTx::MarkUserErased).
+struct ErasedUser {
+  std::optional<std::string> email;  // the email it held before, to be scrubbed; null on a repeat
+  TimePoint erased_at;               // the first erasure's time
+  bool already_erased = false;
 };
 
 // The status of an automation_logs row, and of a job run.

@@ -19,10 +19,11 @@ namespace {
 constexpr int kMaxCodeAttempts = 10;
 
 // Errors of the database itself are not refusals: they are not audited as such; nor is a request
-// that lost its Idempotency-Key to a retry (the retry runs the use case instead).
+// that lost its Idempotency-Key to a retry (the retry runs the use case instead), nor one of an
+// erased user (whose row may not be written again).
 bool IsRefusal(const Error& error) {
   return error.code != ErrorCode::kInternal && error.code != ErrorCode::kUnavailable &&
-         error.reason != Reason::kIdempotencyInProgress;
+         error.reason != Reason::kIdempotencyInProgress && error.reason != Reason::kUserErased;
 }
 
 }  // namespace
@@ -177,8 +178,31 @@ Result<ReferrerStats> ReferralService::Stats(const std::string& user_id) {
   return store_.GetReferrerStats(user_id);
 }
 
-Result<std::vector<Reward>> ReferralService::Rewards(const std::string& user_id) {
-  return store_.ListRewards(user_id);
+Result<Page<Reward>> ReferralService::Rewards(const std::string& user_id, const PageRequest& page) {
+  return FetchPage<Reward>(
+      page, [&](const PageRequest& probe) { return store_.ListRewards(user_id, probe); },
+      [](const Reward& r) {
+        return PageKey{r.created_at, r.id};
+      });
+}
+
+Result<Page<ReferralListing>> ReferralService::ReferralsMade(const std::string& user_id,
+                                                             const PageRequest& page) {
+  auto listed = ListReferrals(ReferralFilter{user_id, std::nullopt}, page);
+  if (!listed) return listed;
+  for (auto& row : listed->items) {
+    if (row.referred_email) row.referred_email = MaskEmail(*row.referred_email);
+  }
+  return listed;
+}
+
+Result<Page<ReferralListing>> ReferralService::ListReferrals(const ReferralFilter& filter,
+                                                             const PageRequest& page) {
+  return FetchPage<ReferralListing>(
+      page, [&](const PageRequest& probe) { return store_.ListReferrals(filter, probe); },
+      [](const ReferralListing& r) {
+        return PageKey{r.referral.created_at, r.referral.id};
+      });
 }
 
 Result<Reward> ReferralService::ClaimReward(const Actor& actor, std::string_view reward_id_text,

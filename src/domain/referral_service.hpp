@@ -9,6 +9,7 @@
 
 #include "domain/idempotency.hpp"
 #include "domain/model.hpp"
+#include "domain/paging.hpp"
 #include "domain/rules.hpp"
 #include "domain/settings.hpp"
 #include "domain/store.hpp"
@@ -40,7 +41,14 @@ class ReferralService {
   Result<Referral> Track(const Actor& actor, std::string_view code_input,
                          const OnCommit<Referral>& on_commit = {});
   Result<ReferrerStats> Stats(const std::string& user_id);
-  Result<std::vector<Reward>> Rewards(const std::string& user_id);
+  // The user's rewards, newest first, one page.
+  Result<Page<Reward>> Rewards(const std::string& user_id, const PageRequest& page);
+  // The user's referrals as referrer, newest first, one page; referred emails masked (null when
+  // unknown or erased).
+  Result<Page<ReferralListing>> ReferralsMade(const std::string& user_id, const PageRequest& page);
+  // Every referral matching `filter`, newest first, one page (referred emails as stored).
+  Result<Page<ReferralListing>> ListReferrals(const ReferralFilter& filter,
+                                              const PageRequest& page);
   // Errors: InvalidRewardId (not a UUID), RewardNotFound (unknown, another user's, already
   // claimed, revoked), RewardOnHold (before claimable_at), RewardExpired.
   Result<Reward> ClaimReward(const Actor& actor, std::string_view reward_id,

@@ -7,6 +7,7 @@
 #include "domain/errors.hpp"
 #include "domain/limits.hpp"
 #include "util/time_format.hpp"
+#include "util/uuid.hpp"
 
 namespace referrald::domain {
 
@@ -73,6 +74,20 @@ Result<int> ParseLeaderboardLimit(std::optional<std::string_view> text) {
 
 Result<int> ParseTrendDays(std::optional<std::string_view> text) {
   return ParseBoundedInt(text, kDefaultTrendDays, 1, kMaxTrendDays, errors::InvalidTrendDays());
+}
+
+Result<ReferralFilter> ParseReferralFilter(std::optional<std::string_view> status,
+                                           std::optional<std::string_view> referrer_user_id) {
+  ReferralFilter filter;
+  if (status && !status->empty()) {
+    filter.status = ParseReferralStatus(*status);
+    if (!filter.status) return errors::InvalidReferralStatus();
+  }
+  if (referrer_user_id && !referrer_user_id->empty()) {
+    if (!IsUuid(*referrer_user_id)) return errors::InvalidReferrerUserId();
+    filter.referrer_user_id = CanonicalUuid(*referrer_user_id);
+  }
+  return filter;
 }
 
 bool HasControlCharacter(std::string_view s) {

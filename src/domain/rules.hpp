@@ -34,6 +34,10 @@ std::optional<Period> ParsePeriod(std::string_view s);
 Result<Period> ParsePeriodParam(std::optional<std::string_view> text);
 Result<int> ParseLeaderboardLimit(std::optional<std::string_view> text);
 Result<int> ParseTrendDays(std::optional<std::string_view> text);
+// ?status= and ?referrerUserId= of GET /api/admin/referrals (absent or empty: no filter).
+// Errors: InvalidReferralStatus, InvalidReferrerUserId.
+Result<ReferralFilter> ParseReferralFilter(std::optional<std::string_view> status,
+                                           std::optional<std::string_view> referrer_user_id);
 // A decimal integer of at most 9 digits (no sign) in [min, max]; `fallback` when absent;
 // `invalid` otherwise.
 Result<int> ParseBoundedInt(std::optional<std::string_view> text, int fallback, int min, int max,

@@ -22,6 +22,8 @@
 
 #include "domain/events.hpp"
 #include "domain/model.hpp"
+#include "domain/paging.hpp"
+#include "domain/user_export.hpp"
 #include "domain/webhooks.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -41,8 +43,25 @@ class WriteTx {
   virtual ~WriteTx() = default;
 
   // --- users ---
-  // Creates the user, or updates its email when `email` is set and differs.
+  // Creates the user, or updates its email when `email` is set and differs. Errors: UserErased
+  // when the user was erased (nothing changes) — the check every write use case makes of its
+  // actor, in the statement that provisions it, so that it costs no round trip of its own; an
+  // erasure that commits while this transaction runs is seen or waited for.
   virtual Status UpsertUser(const Actor& actor, TimePoint now) = 0;
+  // Erases the user: email set to NULL, erased_at set to `now` unless set already (holding the
+  // user's row until commit). nullopt when there is no such user.
+  virtual Result<std::optional<ErasedUser>> MarkUserErased(const std::string& user_id,
+                                                           TimePoint now) = 0;
+  // Replaces `email` (matched exactly, case-sensitively) wherever free text stores it: the
+  // details and error messages of automation_logs, the data of events (and so the payloads of
+  // webhook deliveries not yet sent, which are read from the events) and remembered
+  // Idempotency-Key answers. Scans those tables.
+  virtual Status ScrubEmail(const std::string& email) = 0;
+  // Deactivates every active code of the user (the aggregates count them as expired). Returns
+  // how many.
+  virtual Result<std::int64_t> DeactivateCodesOf(const std::string& user_id) = 0;
+  // Deletes the user's remembered Idempotency-Keys (and so their answers).
+  virtual Status DeleteIdempotencyKeysOf(const std::string& user_id) = 0;
   // The user's premium_until, holding the user's row until commit so that concurrent claims of
   // one user extend premium one after the other. The user must exist.
   virtual Result<std::optional<TimePoint>> LockPremiumUntil(const std::string& user_id) = 0;
@@ -161,6 +180,8 @@ class Store {
   virtual Status Ping() = 0;
 
   virtual Result<std::optional<User>> FindUser(const std::string& user_id) = 0;
+  // Every row that concerns the user (domain/user_export.hpp); nullopt when there is no such user.
+  virtual Result<std::optional<UserExport>> ExportUser(const std::string& user_id) = 0;
   // The caller's Idempotency-Key row for `key`, whatever its age, as committed.
   virtual Result<std::optional<IdempotencyRecord>> FindIdempotencyKey(const std::string& user_id,
                                                                       const std::string& key) = 0;
@@ -175,8 +196,17 @@ class Store {
   // The user's newest subscription (by created_at), whatever its status.
   virtual Result<std::optional<Subscription>> FindNewestSubscription(
       const std::string& user_id) = 0;
-  // The user's rewards, newest first.
-  virtual Result<std::vector<Reward>> ListRewards(const std::string& user_id) = 0;
+  // Paged lists (domain/paging.hpp): at most page.limit rows, newest first by (created_at, id),
+  // strictly after page.after when set.
+  //
+  // The user's rewards.
+  virtual Result<std::vector<Reward>> ListRewards(const std::string& user_id,
+                                                  const PageRequest& page) = 0;
+  // Referrals that match `filter`, with their code's text and the referred user's email.
+  virtual Result<std::vector<ReferralListing>> ListReferrals(const ReferralFilter& filter,
+                                                             const PageRequest& page) = 0;
+  // The referral whose referred user is `user_id` (a user has at most one), as committed.
+  virtual Result<std::optional<Referral>> FindReferralOf(const std::string& user_id) = 0;
   // Read models, served from aggregates the write steps maintain in their own transactions:
   // each answers in a time that does not grow with the number of referrals (or of days).
   //
@@ -201,9 +231,9 @@ class Store {
   // Users with at least `threshold` converted referrals not revoked (converted_referrals -
   // revoked_conversions) and no badge, ascending.
   virtual Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) = 0;
-  // automation_logs, newest first; `service` filters when set.
+  // automation_logs (paged, newest first); `service` filters when set.
   virtual Result<std::vector<AuditEntry>> ListAudit(const std::optional<std::string>& service,
-                                                    int limit) = 0;
+                                                    const PageRequest& page) = 0;
 
   // The outbox in commit order: at most `limit` events after `after`, of `type` when set, and
   // where the next page starts. Ordered so that an event whose transaction committed before
@@ -224,9 +254,11 @@ class Store {
   // Deletes the endpoint and its deliveries (an attempt in flight then records nothing). False
   // when there was no such endpoint. `id` must be a UUID.
   virtual Result<bool> DeleteWebhook(const std::string& id) = 0;
-  // The endpoint's deliveries, newest first (created_at, then feed order), at most `limit`.
+  // The endpoint's deliveries (paged, newest first by created_at, then feed order: the page key's
+  // id is the event's seq, PageKeyKind::kSequence). A replay moves a delivery it re-queues to the
+  // front.
   virtual Result<std::vector<WebhookDelivery>> ListDeliveries(const std::string& endpoint_id,
-                                                              int limit) = 0;
+                                                              const PageRequest& page) = 0;
   // For each endpoint: copies the events of the feed after its cursor (at most `batch`, in feed
   // order, with ListEvents' guarantee that none is passed over) into deliveries due at `now` —
   // those of the types it wants — and moves its cursor past them, in one transaction that holds

@@ -75,13 +75,18 @@ Status WebhookService::Delete(std::string_view id) {
   return {};
 }
 
-Result<std::vector<WebhookDelivery>> WebhookService::Deliveries(std::string_view id, int limit) {
+Result<Page<WebhookDelivery>> WebhookService::Deliveries(std::string_view id,
+                                                         const PageRequest& page) {
   if (!IsUuid(id)) return errors::WebhookNotFound();
   const std::string canonical = CanonicalUuid(id);
   auto endpoint = store_.FindWebhook(canonical);
   if (!endpoint) return endpoint.error();
   if (!*endpoint) return errors::WebhookNotFound();
-  return store_.ListDeliveries(canonical, limit);
+  return FetchPage<WebhookDelivery>(
+      page, [&](const PageRequest& probe) { return store_.ListDeliveries(canonical, probe); },
+      [](const WebhookDelivery& d) {
+        return PageKey{d.created_at, std::to_string(d.event_seq)};
+      });
 }
 
 Result<std::int64_t> WebhookService::Replay(std::string_view id, const EventPosition& after) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "domain/events.hpp"
+#include "domain/paging.hpp"
 #include "domain/store.hpp"
 #include "domain/webhooks.hpp"
 #include "util/clock.hpp"
@@ -41,8 +42,9 @@ class WebhookService {
   Result<std::vector<WebhookEndpoint>> List();
   // Errors: WebhookNotFound (also for an id that is not a UUID).
   Status Delete(std::string_view id);
-  // The endpoint's deliveries, newest first; limit 1..kMaxDeliveryLimit. Errors: WebhookNotFound.
-  Result<std::vector<WebhookDelivery>> Deliveries(std::string_view id, int limit);
+  // The endpoint's deliveries, newest first, one page (PageKeyKind::kSequence). Errors:
+  // WebhookNotFound.
+  Result<Page<WebhookDelivery>> Deliveries(std::string_view id, const PageRequest& page);
   // Queues every event after `after` the endpoint wants for delivery again (same webhook-id);
   // returns how many. Errors: WebhookNotFound.
   Result<std::int64_t> Replay(std::string_view id, const EventPosition& after);

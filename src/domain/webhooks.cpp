@@ -202,9 +202,4 @@ std::optional<std::string> WebhookSecretKey(std::string_view secret) {
   return key;
 }
 
-Result<int> ParseDeliveryLimit(std::optional<std::string_view> text) {
-  return ParseBoundedInt(text, kDefaultDeliveryLimit, 1, kMaxDeliveryLimit,
-                         errors::InvalidDeliveryLimit());
-}
-
 }  // namespace referrald::domain

@@ -84,6 +84,7 @@ struct WebhookDelivery {
   std::optional<TimePoint> last_attempt_at;
   std::optional<TimePoint> next_attempt_at;  // set while pending
   TimePoint created_at;
+  std::int64_t event_seq = 0;  // the event's place in the feed: the listing's tie-breaker
 };
 
 // A delivery claimed by one sender until `lease_until`: what it needs to make one attempt.
@@ -189,8 +190,5 @@ class WebhookSender {
 std::string NewWebhookSecret(RandomSource& random);
 // The HMAC key of a secret (the bytes its base64 part decodes to); nullopt when malformed.
 std::optional<std::string> WebhookSecretKey(std::string_view secret);
-
-// The parsed ?limit= of the deliveries listing. Errors: InvalidDeliveryLimit.
-Result<int> ParseDeliveryLimit(std::optional<std::string_view> text);
 
 }  // namespace referrald::domain

@@ -1,14 +1,12 @@
 #pragma once
-// base64url (RFC 4648 §5) without padding: JWT segments and the opaque cursors of paged lists.
+// base64url (RFC 4648 §5) without padding, for JWT segments: util/base64.hpp's, named here for the
+// HTTP layer (the cursors of paged lists use it from the domain, domain/paging.hpp).
 
-#include <optional>
-#include <string>
-#include <string_view>
+#include "util/base64.hpp"
 
 namespace referrald::http {
 
-std::string Base64UrlEncode(std::string_view in);
-// Strict (RFC 7515 §2): nullopt for any other character, padding, or a non-canonical encoding.
-std::optional<std::string> Base64UrlDecode(std::string_view in);
+using referrald::Base64UrlDecode;
+using referrald::Base64UrlEncode;
 
 }  // namespace referrald::http

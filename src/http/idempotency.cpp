@@ -54,6 +54,8 @@ Response FromStored(const domain::StoredResponse& stored) {
 bool IsRemembered(const Response& response) {
   if (response.status >= status::kInternalServerError) return false;
   if (response.status == status::kTooManyRequests) return false;
+  // An erased user's refusal: nothing is kept for a user whose rows erasure removed.
+  if (response.reason == Reason::kUserErased) return false;
   return response.reason != Reason::kIdempotencyInProgress;
 }
 

@@ -29,8 +29,9 @@ domain::StoredResponse ToStored(const Response& response);
 // The stored response back, with Idempotent-Replayed: true.
 Response FromStored(const domain::StoredResponse& stored);
 
-// Whether a keyed request's `response` is remembered for its repeats: every answer but 5xx, 429
-// and 409 IDEMPOTENCY_IN_PROGRESS (after those nothing is stored and a retry runs again).
+// Whether a keyed request's `response` is remembered for its repeats: every answer but 5xx, 429,
+// 409 IDEMPOTENCY_IN_PROGRESS (after those nothing is stored and a retry runs again) and 403
+// USER_ERASED (nothing is kept for an erased user).
 bool IsRemembered(const Response& response);
 
 // Renders the success of a write use case inside the use case's transaction and, when the request

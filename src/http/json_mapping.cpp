@@ -1,11 +1,12 @@
 #include "http/json_mapping.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include "codec/json_codec.hpp"
 #include "domain/errors.hpp"
-#include "http/cursor.hpp"
+#include "domain/paging.hpp"
 #include "http/error_mapping.hpp"
 #include "http/links.hpp"
 #include "util/time_format.hpp"
@@ -57,6 +58,21 @@ json OptionalTime(const std::optional<TimePoint>& t) {
 
 json OptionalString(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
 
+// RFC 3986 percent-encoding of a query component: every byte but the unreserved characters.
+void AppendQueryComponent(std::string& out, std::string_view text) {
+  constexpr std::string_view kHex = "0123456789ABCDEF";
+  for (const char c : text) {
+    const auto b = static_cast<unsigned char>(c);
+    if (std::isalnum(b) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[b >> 4U]);
+      out.push_back(kHex[b & 0xFU]);
+    }
+  }
+}
+
 }  // namespace
 
 // --- bodies ---------------------------------------------------------------------------------
@@ -89,8 +105,8 @@ Result<domain::EventPosition> ParseReplayBody(std::string_view body) {
   if (!object) return object.error();
   const json* after = Field(*object, "after");
   if (after == nullptr) return domain::EventPosition{};
-  if (!after->is_string()) return http_errors::InvalidCursor();
-  return ParseEventCursor(after->get<std::string>());
+  if (!after->is_string()) return domain::errors::InvalidCursor();
+  return domain::ParseEventCursor(after->get<std::string>());
 }
 
 Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body) {
@@ -193,6 +209,28 @@ Response JsonResponse(int status, const json& body) {
   return response;
 }
 
+Response PageResponse(const Request& request, const json& items,
+                      const std::optional<domain::PageKey>& next, domain::PageKeyKind kind) {
+  Response response = JsonResponse(status::kOk, items);
+  if (!next) return response;
+  // The request's own path and parameters (as decoded, encoded again), `after` replaced.
+  std::string url = request.path;
+  char separator = '?';
+  for (const auto& [name, value] : request.query) {
+    if (name == "after") continue;
+    url.push_back(separator);
+    separator = '&';
+    AppendQueryComponent(url, name);
+    url.push_back('=');
+    AppendQueryComponent(url, value);
+  }
+  url.push_back(separator);
+  url += "after=";
+  AppendQueryComponent(url, domain::EncodePageCursor(*next, kind));
+  response.SetHeader("Link", "<" + url + ">; rel=\"next\"");
+  return response;
+}
+
 json GeneratedCodeJson(const domain::ReferralCode& code, std::string_view public_base_url) {
   return {{"code", code.code},
           {"userId", code.user_id},
@@ -234,6 +272,119 @@ json RewardsJson(const std::vector<domain::Reward>& rewards, TimePoint now) {
                    {"claimableAt", FormatIso8601(reward.claimable_at)}});
   }
   return out;
+}
+
+json MyReferralsJson(const std::vector<domain::ReferralListing>& rows) {
+  json out = json::array();
+  for (const auto& row : rows) {
+    out.push_back({{"referralId", row.referral.id},
+                   {"referredEmail", OptionalString(row.referred_email)},
+                   {"status", std::string(domain::ToString(row.referral.status))},
+                   {"createdAt", FormatIso8601(row.referral.created_at)},
+                   {"convertedAt", OptionalTime(row.referral.converted_at)}});
+  }
+  return out;
+}
+
+json AdminReferralsJson(const std::vector<domain::ReferralListing>& rows) {
+  json out = json::array();
+  for (const auto& row : rows) {
+    out.push_back({{"referralId", row.referral.id},
+                   {"referrerUserId", row.referral.referrer_user_id},
+                   {"referredUserId", row.referral.referred_user_id},
+                   {"code", row.code},
+                   {"status", std::string(domain::ToString(row.referral.status))},
+                   {"createdAt", FormatIso8601(row.referral.created_at)},
+                   {"convertedAt", OptionalTime(row.referral.converted_at)}});
+  }
+  return out;
+}
+
+json UserLookupJson(const domain::UserLookup& lookup, TimePoint now) {
+  json referrer = nullptr;
+  if (lookup.referred_by) {
+    referrer = {{"userId", lookup.referred_by->referrer_user_id},
+                {"referralId", lookup.referred_by->id},
+                {"status", std::string(domain::ToString(lookup.referred_by->status))}};
+  }
+  return {{"id", lookup.user.id},
+          {"email", OptionalString(lookup.user.email)},
+          {"createdAt", FormatIso8601(lookup.user.created_at)},
+          {"premiumUntil", OptionalTime(lookup.user.premium_until)},
+          {"erasedAt", OptionalTime(lookup.user.erased_at)},
+          {"code", lookup.code ? CodeJson(*lookup.code, now) : json(nullptr)},
+          {"referrer", std::move(referrer)},
+          {"stats", StatsJson(lookup.stats)},
+          {"rewards", RewardsJson(lookup.rewards, now)},
+          {"subscription", PremiumStatusJson(lookup.subscription)}};
+}
+
+namespace {
+
+json CodeRowJson(const domain::ReferralCode& code) {
+  return {{"id", code.id},
+          {"code", code.code},
+          {"isActive", code.is_active},
+          {"createdAt", FormatIso8601(code.created_at)},
+          {"expiresAt", FormatIso8601(code.expires_at)}};
+}
+
+json ReferralRowJson(const domain::Referral& r) {
+  return {{"id", r.id},
+          {"referrerUserId", r.referrer_user_id},
+          {"referredUserId", r.referred_user_id},
+          {"referralCodeId", r.referral_code_id},
+          {"status", std::string(domain::ToString(r.status))},
+          {"createdAt", FormatIso8601(r.created_at)},
+          {"convertedAt", OptionalTime(r.converted_at)}};
+}
+
+json RewardRowJson(const domain::Reward& r) {
+  return {{"id", r.id},
+          {"rewardType", std::string(domain::ToString(r.type))},
+          {"rewardValue", codec::ToJson(r.value)},
+          {"isClaimed", r.is_claimed},
+          {"createdAt", FormatIso8601(r.created_at)},
+          {"claimedAt", OptionalTime(r.claimed_at)},
+          {"expiresAt", OptionalTime(r.expires_at)},
+          {"sourceReferralId", OptionalString(r.source_referral_id)}};
+}
+
+json SubscriptionRowJson(const domain::Subscription& s) {
+  return {{"id", s.id},
+          {"tier", s.tier},
+          {"status", s.status},
+          {"provider", s.provider},
+          {"providerRef", s.provider_ref},
+          {"createdAt", FormatIso8601(s.created_at)}};
+}
+
+template <typename T, typename F>
+json ArrayOf(const std::vector<T>& rows, F&& one) {
+  json out = json::array();
+  for (const auto& row : rows) out.push_back(one(row));
+  return out;
+}
+
+}  // namespace
+
+json UserExportJson(const domain::UserExport& exported) {
+  const domain::User& user = exported.user;
+  return {
+      {"user",
+       {{"id", user.id},
+        {"email", OptionalString(user.email)},
+        {"createdAt", FormatIso8601(user.created_at)},
+        {"premiumUntil", OptionalTime(user.premium_until)},
+        {"erasedAt", OptionalTime(user.erased_at)}}},
+      {"codes", ArrayOf(exported.codes, CodeRowJson)},
+      {"referralsMade", ArrayOf(exported.referrals_made, ReferralRowJson)},
+      {"referredBy", exported.referred_by ? ReferralRowJson(*exported.referred_by) : json(nullptr)},
+      {"rewards", ArrayOf(exported.rewards, RewardRowJson)},
+      {"subscriptions", ArrayOf(exported.subscriptions, SubscriptionRowJson)},
+      {"automationLogs", AuditEntriesJson(exported.automation_logs)},
+      {"events",
+       ArrayOf(exported.events, [](const domain::Event& e) { return codec::ToJson(e); })}};
 }
 
 json ClaimedJson(const domain::Reward& reward) {
@@ -327,7 +478,7 @@ json AuditEntriesJson(const std::vector<domain::AuditEntry>& entries) {
 json EventPageJson(const domain::EventPage& page) {
   json events = json::array();
   for (const auto& event : page.events) events.push_back(codec::ToJson(event));
-  return {{"events", std::move(events)}, {"nextCursor", EncodeEventCursor(page.next)}};
+  return {{"events", std::move(events)}, {"nextCursor", domain::EncodeEventCursor(page.next)}};
 }
 
 json WebhookJson(const domain::WebhookEndpoint& endpoint, bool with_secret) {

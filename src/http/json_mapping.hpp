@@ -14,6 +14,8 @@
 #include "domain/events.hpp"
 #include "domain/jobs.hpp"
 #include "domain/model.hpp"
+#include "domain/paging.hpp"
+#include "domain/personal_data.hpp"
 #include "domain/rules.hpp"
 #include "domain/webhook_service.hpp"
 #include "domain/webhooks.hpp"
@@ -50,7 +52,7 @@ struct CancelSubscriptionBody {
 // POST /api/admin/webhooks: JSON types only (the domain checks the rest).
 Result<domain::WebhookRegistration> ParseCreateWebhookBody(std::string_view body);
 // POST /api/admin/webhooks/{id}/replay: an empty body, {} or {"after": CURSOR}. A cursor that is
-// not a string EncodeEventCursor made → INVALID_CURSOR.
+// not a string domain::EncodeEventCursor made → INVALID_CURSOR.
 Result<domain::EventPosition> ParseReplayBody(std::string_view body);
 
 Result<GenerateCodeBody> ParseGenerateCodeBody(std::string_view body);
@@ -70,6 +72,11 @@ Result<int> ParseIntParam(const Request& request, std::string_view name, int fal
 
 // A JSON response; invalid UTF-8 in strings is replaced, never thrown.
 Response JsonResponse(int status, const nlohmann::json& body);
+// 200 with one page of a paged list: `items` (a JSON array) as the body and, when there is a
+// next page, `Link: <URL>; rel="next"` (RFC 8288): the request's path and query — filters and
+// limit kept — with `after` set to the cursor of `next`.
+Response PageResponse(const Request& request, const nlohmann::json& items,
+                      const std::optional<domain::PageKey>& next, domain::PageKeyKind kind);
 std::string DumpJson(const nlohmann::json& body);
 
 // {code, userId, expiresAt, shareUrl}; shareUrl is `public_base_url`/r/CODE.
@@ -85,6 +92,15 @@ nlohmann::json StatsJson(const domain::ReferrerStats& stats);
 // [{id, rewardType, rewardValue, isClaimed, createdAt, claimedAt, expiresAt, status,
 //   claimableAt}], the status as of `now`.
 nlohmann::json RewardsJson(const std::vector<domain::Reward>& rewards, TimePoint now);
+// [{referralId, referredEmail, status, createdAt, convertedAt}] (GET /api/referral/referrals)
+nlohmann::json MyReferralsJson(const std::vector<domain::ReferralListing>& rows);
+// [{referralId, referrerUserId, referredUserId, code, status, createdAt, convertedAt}]
+// (GET /api/admin/referrals)
+nlohmann::json AdminReferralsJson(const std::vector<domain::ReferralListing>& rows);
+// {id, email, createdAt, premiumUntil, erasedAt, code, referrer, stats, rewards, subscription}
+nlohmann::json UserLookupJson(const domain::UserLookup& lookup, TimePoint now);
+// {user, codes, referralsMade, referredBy, rewards, subscriptions, automationLogs, events}
+nlohmann::json UserExportJson(const domain::UserExport& exported);
 // {message, reward: {id, rewardType, rewardValue, claimedAt}}
 nlohmann::json ClaimedJson(const domain::Reward& reward);
 // [{userId, email, totalReferrals, convertedReferrals, rank}]

@@ -34,6 +34,10 @@ const std::vector<Route>& Routes() {
       {Method::kDelete, "/api/admin/webhooks/:id", Auth::kAdmin, HandleDeleteWebhook},
       {Method::kGet, "/api/admin/webhooks/:id/deliveries", Auth::kAdmin, HandleListDeliveries},
       {Method::kPost, "/api/admin/webhooks/:id/replay", Auth::kAdmin, HandleReplayWebhook},
+      {Method::kGet, "/api/admin/referrals", Auth::kAdmin, HandleAdminReferrals},
+      {Method::kGet, "/api/admin/users/:id", Auth::kAdmin, HandleUserLookup},
+      {Method::kDelete, "/api/admin/users/:id", Auth::kAdmin, HandleEraseUser, Provision::kUseCase},
+      {Method::kGet, "/api/admin/users/:id/export", Auth::kAdmin, HandleUserExport},
       // referrals
       {Method::kPost, "/api/referral/generate-code", Auth::kUser, HandleGenerateCode,
        Provision::kUseCase},
@@ -42,6 +46,7 @@ const std::vector<Route>& Routes() {
        Budget::kFailedTracks},
       {Method::kGet, "/api/referral/stats", Auth::kUser, HandleStats},
       {Method::kGet, "/api/referral/rewards", Auth::kUser, HandleRewards},
+      {Method::kGet, "/api/referral/referrals", Auth::kUser, HandleMyReferrals},
       {Method::kPost, "/api/referral/claim-reward", Auth::kUser, HandleClaimReward,
        Provision::kUseCase},
       {Method::kGet, "/api/referral/leaderboard", Auth::kUser, HandleLeaderboard},
@@ -280,14 +285,19 @@ Response Pipeline::Dispatch(const RouteMatch& match, Request& request) const {
 }
 
 Response Pipeline::Run(const Route& route, Request& request) const {
-  if (route.auth != Auth::kNone && route.provision == Provision::kPipeline) {
-    auto provisioned = deps_.users.Ensure(request.caller.actor());
+  if (route.auth != Auth::kNone) {
+    // An erased user's tokens are refused (USER_ERASED): the pipeline's provisioning reads the
+    // user's row; a use case's own upsert refuses it in its transaction.
+    const Status provisioned = route.provision == Provision::kPipeline
+                                   ? deps_.users.Ensure(request.caller.actor())
+                                   : deps_.users.CheckNotKnownErased(request.caller.user_id);
     if (!provisioned) return ErrorResponse(provisioned.error(), request);
   }
   if (!request.query_valid) {
     return ErrorResponse(http_errors::Validation("Malformed query string"), request);
   }
   Response response = route.handler(request, deps_);
+  if (response.reason == Reason::kUserErased) deps_.users.RememberErased(request.caller.user_id);
   if (route.budget == Budget::kFailedTracks && response.reason == Reason::kInvalidCode) {
     deps_.abuse.RecordFailedTrack(request.caller.user_id, ClientAddress(request));
   }

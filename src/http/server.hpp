@@ -12,6 +12,7 @@
 #include "domain/abuse.hpp"
 #include "domain/idempotency.hpp"
 #include "domain/jobs.hpp"
+#include "domain/personal_data.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/store.hpp"
 #include "domain/subscription_service.hpp"
@@ -70,6 +71,7 @@ struct Dependencies {
   domain::AbuseGuard& abuse;
   domain::IdempotencyService& idempotency;
   domain::WebhookService& webhooks;
+  domain::PersonalDataService& personal_data;
   TimePoint started_at;  // process start, for uptime
   LinkOptions links{};   // referral links and their pages (contract section 12)
 };

@@ -83,4 +83,27 @@ std::optional<std::string> Base64Decode(std::string_view in) {
   return out;
 }
 
+std::string Base64UrlEncode(std::string_view in) {
+  std::string out = Base64Encode(in);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return out;
+}
+
+// Non-canonical encodings (left-over bits set) are refused by the strict standard decoder.
+std::optional<std::string> Base64UrlDecode(std::string_view in) {
+  if (in.size() % 4 == 1) return std::nullopt;
+  std::string b64(in);
+  for (char& c : b64) {
+    if (c == '+' || c == '/' || c == '=') return std::nullopt;
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  b64.append((4 - b64.size() % 4) % 4, '=');
+  return Base64Decode(b64);
+}
+
 }  // namespace referrald

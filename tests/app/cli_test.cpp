@@ -185,7 +185,7 @@ TEST_F(CliTest, JobRunExpireCodesDeactivatesExpiredCodes) {
   EXPECT_FALSE((*store->FindNewestCode(expired_user))->is_active);
   EXPECT_TRUE((*store->FindNewestCode(live_user))->is_active);
   bool logged = false;
-  for (const auto& e : *store->ListAudit(std::string("automation_worker"), 10)) {
+  for (const auto& e : *store->ListAudit(std::string("automation_worker"), {10, std::nullopt})) {
     logged = logged || (e.action == "expire-codes" && e.status == domain::AuditStatus::kSuccess);
   }
   EXPECT_TRUE(logged);
@@ -216,7 +216,7 @@ TEST_F(CliTest, JobRunAwardBadgesGrantsOnceAfterTheThreshold) {
 
   auto store = OpenStore();
   int badges = 0;
-  for (const auto& reward : *store->ListRewards(master)) {
+  for (const auto& reward : *store->ListRewards(master, {})) {
     if (reward.type == domain::RewardType::kBadge) {
       ++badges;
       EXPECT_TRUE(reward.is_claimed);
@@ -233,7 +233,7 @@ TEST_F(CliTest, JobRunHealthCheckWritesItsRow) {
   EXPECT_EQ(result["status"], "success");
   EXPECT_GT(result["details"]["residentMemoryBytes"].get<std::int64_t>(), 0);
   auto store = OpenStore();
-  const auto rows = *store->ListAudit(std::string("automation_worker"), 10);
+  const auto rows = *store->ListAudit(std::string("automation_worker"), {10, std::nullopt});
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.front().action, "health-check");
   EXPECT_EQ(rows.front().status, domain::AuditStatus::kSuccess);

@@ -43,13 +43,15 @@ class MultiInstanceTest : public ::testing::Test {
 
   struct User {
     std::string id;
+    std::string email;
     std::string token;
   };
   User NewUser(bool admin = false) {
     static SystemRandom random;
     User user;
     user.id = NewUuidV7(SystemClock().Now(), random);
-    user.token = RealTimeToken(user.id, "u" + user.id.substr(28) + "@example.com", admin);
+    user.email = "u" + user.id.substr(28) + "@example.com";
+    user.token = RealTimeToken(user.id, user.email, admin);
     return user;
   }
 
@@ -260,6 +262,43 @@ TEST_F(MultiInstanceTest, EachScheduledSlotRunsOnceInAll) {
   EXPECT_EQ(db_->Scalar("SELECT count(*) FROM automation_logs WHERE action = 'health-check' "
                         "AND status = 'pending'"),
             slots);
+}
+
+// Contract §13: a user erased through one instance is refused by the other at once — on a read
+// route (its provisioning read) and on a write route (the upsert in the write's transaction) —
+// although that instance served the user just before; and neither instance ever prints the email.
+TEST_F(MultiInstanceTest, AUserErasedOnOneInstanceIsRefusedByTheOther) {
+  Start({{"ENABLE_AUTOMATION_WORKER", "false"}, {"LOG_LEVEL", "debug"}});
+  const User admin = NewUser(/*admin=*/true);
+  const User referrer = NewUser();
+  const User user = NewUser();
+  const auto code = Send(0, "POST", "/api/referral/generate-code", "{}", referrer.token);
+  ASSERT_EQ(code.status, 201) << code.body;
+  ASSERT_EQ(Send(1, "POST", "/api/referral/track",
+                 json{{"referralCode", code.Json()["code"]}}.dump(), user.token)
+                .status,
+            201);
+  ASSERT_EQ(Send(1, "GET", "/api/referral/stats", "", user.token).status, 200);
+  ASSERT_EQ(Send(1, "POST", "/api/referral/generate-code", "{}", user.token).status, 201);
+
+  EXPECT_EQ(Send(0, "DELETE", "/api/admin/users/" + user.id, "", admin.token).status, 204);
+
+  for (int instance : {1, 0}) {
+    SCOPED_TRACE(instance);
+    ExpectError(Send(instance, "GET", "/api/referral/stats", "", user.token), 403, "USER_ERASED");
+    ExpectError(Send(instance, "POST", "/api/referral/generate-code", "{}", user.token), 403,
+                "USER_ERASED");
+    ExpectError(Send(instance, "POST", "/api/subscriptions/create",
+                     json{{"tier", "premium"}, {"nonce", "ok"}}.dump(), user.token),
+                403, "USER_ERASED");
+  }
+  // The referrer, and the referral's count, are untouched.
+  const auto stats = Send(1, "GET", "/api/referral/stats", "", referrer.token);
+  EXPECT_EQ(stats.Json()["totalReferrals"], 1);
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM users WHERE email = '" + user.email + "'"), "0");
+  for (auto& instance : instances_) {
+    EXPECT_EQ(instance->Output(200).find(user.email), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -192,7 +192,8 @@ TEST_F(IdempotencyTest, KeysAreForgottenAfterTheTtlAndPurgedByTheJob) {
   EXPECT_EQ(Keys(), 1);
   // Logged like every job.
   int logged = 0;
-  for (const auto& entry : *store_->ListAudit(std::string("automation_worker"), 10)) {
+  for (const auto& entry :
+       *store_->ListAudit(std::string("automation_worker"), {10, std::nullopt})) {
     if (entry.action == kJobPurgeIdempotencyKeys && entry.status == AuditStatus::kSuccess) {
       ++logged;
     }

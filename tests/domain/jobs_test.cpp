@@ -51,7 +51,7 @@ class JobsTest : public ::testing::Test {
   }
   int Badges(const std::string& user) {
     int n = 0;
-    for (const auto& r : *store_->ListRewards(user)) {
+    for (const auto& r : *store_->ListRewards(user, {})) {
       if (r.type == RewardType::kBadge) {
         ++n;
         EXPECT_TRUE(r.is_claimed);
@@ -61,7 +61,7 @@ class JobsTest : public ::testing::Test {
     return n;
   }
   std::vector<AuditEntry> WorkerLog() {
-    return *store_->ListAudit(std::string("automation_worker"), 100);
+    return *store_->ListAudit(std::string("automation_worker"), {100, std::nullopt});
   }
   static std::int64_t Detail(const JobResult& r, const std::string& key) {
     for (const auto& [k, v] : r.details) {

@@ -108,11 +108,12 @@ class ReadModelsPropertyTest : public ::testing::TestWithParam<unsigned> {
       case 8:
       case 9: {
         const Actor& user = AnyUser();
-        auto rewards = referrals_->Rewards(user.id);
-        ASSERT_TRUE(rewards);
-        if (!rewards->empty()) {
+        auto page = referrals_->Rewards(user.id, PageRequest{kMaxPageLimit, std::nullopt});
+        ASSERT_TRUE(page);
+        const auto& rewards = page->items;
+        if (!rewards.empty()) {
           const auto& reward =
-              (*rewards)[static_cast<std::size_t>(Pick(static_cast<int>(rewards->size())))];
+              rewards[static_cast<std::size_t>(Pick(static_cast<int>(rewards.size())))];
           ok_or_refused(referrals_->ClaimReward(user, reward.id));
         }
         break;

@@ -42,7 +42,7 @@ class ReferralServiceTest : public ::testing::Test {
   // Scripts the next GenerateCode: one Uniform draw per character.
   void ScriptCode(const std::vector<std::uint32_t>& chars) { random_.PushUniform(chars); }
   std::int64_t CountAudit(const std::string& action) {
-    auto rows = store_->ListAudit(std::string("referral"), 500);
+    auto rows = store_->ListAudit(std::string("referral"), {500, std::nullopt});
     std::int64_t n = 0;
     for (const auto& r : *rows) n += r.action == action ? 1 : 0;
     return n;
@@ -346,9 +346,9 @@ TEST_F(ReferralServiceTest, RaceSubscriptionsAndConversionsGrantOneReward) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(subscribed.load(), 1);
   EXPECT_EQ(converted.load(), 1);
-  auto rewards = service_->Rewards(kAlice);
+  auto rewards = service_->Rewards(kAlice, PageRequest{});
   ASSERT_TRUE(rewards);
-  EXPECT_EQ(rewards->size(), 1U);
+  EXPECT_EQ(rewards->items.size(), 1U);
 }
 
 }  // namespace

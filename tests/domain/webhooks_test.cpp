@@ -189,16 +189,5 @@ TEST(Base64Test, EncodesRfc4648VectorsAndDecodesStrictly) {
   }
 }
 
-TEST(DeliveryLimitTest, DefaultsToOneHundredWithinOneToFiveHundred) {
-  EXPECT_EQ(*ParseDeliveryLimit(std::nullopt), 100);
-  EXPECT_EQ(*ParseDeliveryLimit("1"), 1);
-  EXPECT_EQ(*ParseDeliveryLimit("500"), 500);
-  for (const char* bad : {"0", "501", "", "-1", "ten"}) {
-    const auto parsed = ParseDeliveryLimit(std::string_view(bad));
-    ASSERT_FALSE(parsed.has_value()) << bad;
-    EXPECT_EQ(parsed.error().reason, Reason::kValidationError);
-  }
-}
-
 }  // namespace
 }  // namespace referrald::domain

@@ -628,7 +628,7 @@ TEST_F(DisabledReferralsTest, SubscriptionsStillWorkButConvertNothing) {
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->pending_referrals, 1);
   EXPECT_EQ(stats->converted_referrals, 0);
-  EXPECT_TRUE(store.ListRewards(referrer)->empty());
+  EXPECT_TRUE(store.ListRewards(referrer, {})->empty());
 }
 
 }  // namespace

@@ -40,9 +40,11 @@ class HandlersTest : public ::testing::Test {
                                                                 domain::IdempotencySettings{});
     webhooks_ =
         std::make_unique<domain::WebhookService>(*store_, resolver_, clock_, random_, ids_, false);
+    personal_data_ =
+        std::make_unique<domain::PersonalDataService>(*store_, clock_, ids_, *subscriptions_);
     deps_ = std::make_unique<Dependencies>(
         Dependencies{*referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_, *jobs_,
-                     metrics_, abuse_, *idempotency_, *webhooks_, clock_.Now()});
+                     metrics_, abuse_, *idempotency_, *webhooks_, *personal_data_, clock_.Now()});
     ASSERT_TRUE(users_->Ensure(domain::Actor{kUser, std::string("a@example.com")}));
   }
 
@@ -62,6 +64,7 @@ class HandlersTest : public ::testing::Test {
   domain::AbuseGuard abuse_{domain::AbuseLimits{}, clock_};
   delivery::SystemTargetResolver resolver_;
   std::unique_ptr<domain::WebhookService> webhooks_;
+  std::unique_ptr<domain::PersonalDataService> personal_data_;
   domain::SandboxPaymentProvider payments_{ids_, clock_};
   JwtVerifier jwt_{"handlers-test-secret-0123"};
   std::unique_ptr<testing::TestDatabase> db_;

@@ -222,8 +222,12 @@ TEST(OpenApiTest, AuthMatchesTheRouter) {
       EXPECT_NE(Lower(operation.value("description", "")).find("admin"), std::string::npos)
           << method << " " << path << " is admin-only but its description does not say so";
     } else {
-      EXPECT_FALSE(HasResponse(operation, "403"))
-          << method << " " << path << " is not admin-only but documents a 403";
+      // Contract §13: an erased user's tokens answer 403 USER_ERASED on every route; that is
+      // the only 403 a route open to every user documents.
+      ASSERT_TRUE(HasResponse(operation, "403")) << method << " " << path << " lacks USER_ERASED";
+      EXPECT_EQ(operation.at("responses").at("403").value("$ref", ""),
+                "#/components/responses/UserErased")
+          << method << " " << path << " is not admin-only but documents another 403";
     }
   }
 }

@@ -341,13 +341,13 @@ TEST_F(OpsTest, AutomationLogsAreNewestFirstFilteredAndShaped) {
   EXPECT_EQ(AuditLogs("?service=referral&limit=1").size(), 1U);
 }
 
-TEST_F(OpsTest, AutomationLogsLimitDefaultsTo50AndIsBounded) {
-  for (int i = 0; i < 26; ++i) {
+TEST_F(OpsTest, AutomationLogsLimitDefaultsTo100AndIsBounded) {
+  for (int i = 0; i < 51; ++i) {
     ASSERT_EQ(RunJob("health-check").status, 200);
     clock_->Advance(seconds(1));
   }
-  EXPECT_EQ(AuditLogs().size(), 50U);
-  EXPECT_EQ(AuditLogs("?limit=500").size(), 52U);
+  EXPECT_EQ(AuditLogs().size(), 100U);
+  EXPECT_EQ(AuditLogs("?limit=500").size(), 102U);
   EXPECT_EQ(AuditLogs("?limit=1").size(), 1U);
   EXPECT_EQ(AuditLogs("?limit=51").size(), 51U);
   for (const std::string& bad : std::vector<std::string>{"0", "501", "abc", "-1", "2.5"}) {
@@ -518,7 +518,7 @@ class OpsWorkerTest : public OpsTest {
 
 std::vector<domain::AuditEntry> HealthCheckSuccesses(domain::Store& store) {
   std::vector<domain::AuditEntry> found;
-  auto rows = store.ListAudit(std::string("automation_worker"), 10);
+  auto rows = store.ListAudit(std::string("automation_worker"), {10, std::nullopt});
   if (!rows) return found;
   for (auto& row : *rows) {
     if (row.action == "health-check" && row.status == domain::AuditStatus::kSuccess)
@@ -563,7 +563,7 @@ TEST_F(OpsTest, NoWorkerRunsWhenDisabled) {
   EXPECT_FALSE(application().worker_running());
   clock_->Advance(hours(25));
   application().WakeWorker();
-  auto rows = application().store().ListAudit(std::string("automation_worker"), 10);
+  auto rows = application().store().ListAudit(std::string("automation_worker"), {10, std::nullopt});
   ASSERT_TRUE(rows.has_value());
   EXPECT_TRUE(rows->empty());
   // The slot that a worker would have run is unclaimed.

@@ -72,9 +72,11 @@ class ServerShutdownTest : public ::testing::Test {
                                                                 domain::IdempotencySettings{});
     webhooks_ =
         std::make_unique<domain::WebhookService>(*store_, resolver_, clock_, random_, ids_, false);
-    deps_ = std::make_unique<http::Dependencies>(
-        http::Dependencies{*referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_,
-                           *jobs_, metrics_, abuse_, *idempotency_, *webhooks_, clock_.Now()});
+    personal_data_ =
+        std::make_unique<domain::PersonalDataService>(*store_, clock_, ids_, *subscriptions_);
+    deps_ = std::make_unique<http::Dependencies>(http::Dependencies{
+        *referrals_, *subscriptions_, *users_, *store_, clock_, random_, jwt_, *jobs_, metrics_,
+        abuse_, *idempotency_, *webhooks_, *personal_data_, clock_.Now()});
   }
 
   void TearDown() override { server_.reset(); }
@@ -121,6 +123,7 @@ class ServerShutdownTest : public ::testing::Test {
   domain::AbuseGuard abuse_{domain::AbuseLimits{}, clock_};
   delivery::SystemTargetResolver resolver_;
   std::unique_ptr<domain::WebhookService> webhooks_;
+  std::unique_ptr<domain::PersonalDataService> personal_data_;
   domain::SandboxPaymentProvider payments_{ids_, clock_};
   http::JwtVerifier jwt_{kTestJwtSecret};
   std::unique_ptr<TestDatabase> db_;

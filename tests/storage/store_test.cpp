@@ -19,6 +19,8 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <variant>
 #include <vector>
 
 #include "domain/errors.hpp"
@@ -515,7 +517,7 @@ TEST_F(StoreTest, RewardsRoundTripAndOnePerSourceReferral) {
   const auto p = NewPendingPair();
   const TimePoint when = Hours(kNow, 3);
   const auto conversion = *Convert(p.referred, when, AddDays(when, 90));
-  const auto rewards = Must(store_->ListRewards(p.referrer));
+  const auto rewards = Must(store_->ListRewards(p.referrer, {}));
   ASSERT_EQ(rewards.size(), 1U);
   EXPECT_EQ(rewards[0].id, conversion.reward.id);
   EXPECT_EQ(rewards[0].user_id, p.referrer);
@@ -537,7 +539,7 @@ TEST_F(StoreTest, RewardsRoundTripAndOnePerSourceReferral) {
   const auto refused = Step([&](WriteTx& tx) { return tx.InsertReward(duplicate); });
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.error().code, ErrorCode::kInternal);
-  EXPECT_EQ(Must(store_->ListRewards(p.referrer)).size(), 1U);
+  EXPECT_EQ(Must(store_->ListRewards(p.referrer, {})).size(), 1U);
 }
 
 TEST_F(StoreTest, MarkRewardClaimedOnlyForItsUserUnclaimedAndUnexpired) {
@@ -548,19 +550,19 @@ TEST_F(StoreTest, MarkRewardClaimedOnlyForItsUserUnclaimedAndUnexpired) {
   EXPECT_FALSE(Claim(p.referred, reward.id, kNow));               // another user's
   EXPECT_FALSE(Claim(p.referrer, reward.id, AddDays(kNow, 10)));  // expires at that instant
   EXPECT_FALSE(Claim(p.referrer, reward.id, AddDays(kNow, 11)));
-  EXPECT_FALSE(Must(store_->ListRewards(p.referrer))[0].is_claimed);
+  EXPECT_FALSE(Must(store_->ListRewards(p.referrer, {}))[0].is_claimed);
 
   const TimePoint when = Hours(AddDays(kNow, 10), -1);
   EXPECT_TRUE(Claim(p.referrer, reward.id, when));
   EXPECT_FALSE(Claim(p.referrer, reward.id, when));  // once
-  const auto claimed = Must(store_->ListRewards(p.referrer))[0];
+  const auto claimed = Must(store_->ListRewards(p.referrer, {}))[0];
   EXPECT_TRUE(claimed.is_claimed);
   EXPECT_EQ(claimed.claimed_at, when);
 
   // Without an expiry a reward is claimable forever.
   const auto q = NewPendingPair();
   const auto forever = Convert(q.referred, kNow, std::nullopt)->reward;
-  EXPECT_EQ(Must(store_->ListRewards(q.referrer))[0].expires_at, std::nullopt);
+  EXPECT_EQ(Must(store_->ListRewards(q.referrer, {}))[0].expires_at, std::nullopt);
   EXPECT_TRUE(Claim(q.referrer, forever.id, AddDays(kNow, 5000)));
 }
 
@@ -578,13 +580,13 @@ TEST_F(StoreTest, ListRewardsNewestFirst) {
   std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second > b.second;
   });
-  const auto rewards = Must(store_->ListRewards(referrer));
+  const auto rewards = Must(store_->ListRewards(referrer, {}));
   ASSERT_EQ(rewards.size(), expected.size());
   for (std::size_t i = 0; i < rewards.size(); ++i) {
     EXPECT_EQ(rewards[i].id, expected[i].second) << i;
     EXPECT_EQ(rewards[i].created_at, expected[i].first) << i;
   }
-  EXPECT_TRUE(Must(store_->ListRewards(NewUser())).empty());
+  EXPECT_TRUE(Must(store_->ListRewards(NewUser(), {})).empty());
 }
 
 TEST_F(StoreTest, InsertBadgeAtTheThresholdOncePerUser) {
@@ -612,7 +614,7 @@ TEST_F(StoreTest, InsertBadgeAtTheThresholdOncePerUser) {
   EXPECT_FALSE(insert(master, 2, Hours(kNow, 2)));  // once
   EXPECT_TRUE(Must(store_->BadgeCandidates(2)).empty());
 
-  const auto rewards = Must(store_->ListRewards(master));
+  const auto rewards = Must(store_->ListRewards(master, {}));
   ASSERT_EQ(rewards.size(), 3U);
   const auto& badge = rewards[0];  // newest
   EXPECT_EQ(badge.type, domain::RewardType::kBadge);
@@ -1006,7 +1008,7 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
       user,    {},         std::nullopt,       Hours(kNow, 1)};
   append(later);
 
-  const auto all = Must(store_->ListAudit(std::nullopt, 10));
+  const auto all = Must(store_->ListAudit(std::nullopt, {10, std::nullopt}));
   ASSERT_EQ(all.size(), 2U);
   EXPECT_EQ(all[0].id, later.id);
   EXPECT_EQ(all[0].user_id, user);
@@ -1023,11 +1025,11 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
   EXPECT_EQ(got.error_message, "boom");
   EXPECT_EQ(got.created_at, entry.created_at);
 
-  const auto worker = Must(store_->ListAudit(std::string("automation_worker"), 10));
+  const auto worker = Must(store_->ListAudit(std::string("automation_worker"), {10, std::nullopt}));
   ASSERT_EQ(worker.size(), 1U);
   EXPECT_EQ(worker[0].id, entry.id);
-  EXPECT_EQ(Must(store_->ListAudit(std::nullopt, 1)).size(), 1U);
-  EXPECT_TRUE(Must(store_->ListAudit(std::string("nobody"), 10)).empty());
+  EXPECT_EQ(Must(store_->ListAudit(std::nullopt, {1, std::nullopt})).size(), 1U);
+  EXPECT_TRUE(Must(store_->ListAudit(std::string("nobody"), {10, std::nullopt})).empty());
 
   // Equal timestamps: newest id first.
   std::vector<std::string> ids;
@@ -1038,9 +1040,289 @@ TEST_F(StoreTest, AuditRoundTripFilterOrderAndLimit) {
     append(same);
   }
   std::sort(ids.rbegin(), ids.rend());
-  const auto ties = Must(store_->ListAudit(std::string("tie"), 10));
+  const auto ties = Must(store_->ListAudit(std::string("tie"), {10, std::nullopt}));
   ASSERT_EQ(ties.size(), 3U);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(ties[i].id, ids[i]);
+}
+
+// --- paged lists (keyset, newest first) and personal data --------------------------------------
+
+// A reward of `user` created at `at` (no source referral: as many as a test wants).
+domain::Reward LooseReward(const std::string& id, const std::string& user, TimePoint at) {
+  domain::Reward reward;
+  reward.id = id;
+  reward.user_id = user;
+  reward.type = domain::RewardType::kFreePremium;
+  reward.value.days = 30;
+  reward.created_at = at;
+  return reward;
+}
+
+TEST_F(StoreTest, RewardsArePagedNewestFirstAndPagesStayPutWhileRowsAreInserted) {
+  const std::string user = NewUser();
+  std::vector<domain::Reward> rewards;
+  // Seven rewards, three of them at one instant (ordered by id among themselves).
+  for (int i = 0; i < 7; ++i) {
+    rewards.push_back(LooseReward(NewId(), user, Hours(kNow, i < 3 ? 0 : i)));
+  }
+  const auto insert = [&](const domain::Reward& r) {
+    MustOk(Step([&](WriteTx& tx) { return tx.InsertReward(r); }));
+  };
+  for (const auto& r : rewards) insert(r);
+  auto expected = rewards;
+  std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.created_at, a.id) > std::tie(b.created_at, b.id);
+  });
+
+  const auto page1 = Must(store_->ListRewards(user, {3, std::nullopt}));
+  ASSERT_EQ(page1.size(), 3U);
+  std::vector<std::string> seen;
+  for (const auto& r : page1) seen.push_back(r.id);
+  // Rows inserted between pages: newer ones, and one at the instant of the page's last row.
+  insert(LooseReward(NewId(), user, Hours(kNow, 100)));
+  insert(LooseReward("ffffffff-ffff-7fff-bfff-ffffffffffff", user, page1.back().created_at));
+  std::optional<domain::PageKey> after = domain::PageKey{page1.back().created_at, page1.back().id};
+  while (after) {
+    const auto page = Must(store_->ListRewards(user, {3, after}));
+    for (const auto& r : page) seen.push_back(r.id);
+    after = page.size() == 3 ? std::optional<domain::PageKey>(
+                                   domain::PageKey{page.back().created_at, page.back().id})
+                             : std::nullopt;
+  }
+  std::vector<std::string> want;
+  for (const auto& r : expected) want.push_back(r.id);
+  EXPECT_EQ(seen, want);  // every row that existed at the first page, once, in order
+  EXPECT_EQ(Must(store_->ListRewards(user, {500, std::nullopt})).size(), 9U);
+  EXPECT_TRUE(Must(store_->ListRewards(NewUser(), {5, std::nullopt})).empty());
+}
+
+TEST_F(StoreTest, ReferralsAreListedWithTheirCodeAndReferredEmailFilteredAndPaged) {
+  const std::string alice = NewUser("alice@example.com");
+  const std::string bob = NewUser("bob@example.com");
+  const auto alice_code = NewCode(alice);
+  const auto bob_code = NewCode(bob);
+  std::vector<std::string> referred;
+  for (int i = 0; i < 4; ++i) {
+    referred.push_back(NewUser("r" + std::to_string(i) + "@example.com"));
+    ASSERT_TRUE(Track(alice_code, referred.back(), Hours(kNow, i)));
+  }
+  ASSERT_TRUE(Track(bob_code, NewUser(), Hours(kNow, 10)));
+  ASSERT_TRUE(Convert(referred[1], Hours(kNow, 20)));
+
+  const auto mine = Must(store_->ListReferrals({alice, std::nullopt}, {10, std::nullopt}));
+  ASSERT_EQ(mine.size(), 4U);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(mine[i].referral.referred_user_id, referred[3 - i]);  // newest first
+    EXPECT_EQ(mine[i].code, alice_code.code);
+    EXPECT_EQ(mine[i].referred_email, "r" + std::to_string(3 - i) + "@example.com");
+  }
+  EXPECT_EQ(mine[2].referral.status, domain::ReferralStatus::kConverted);
+  EXPECT_EQ(mine[2].referral.converted_at, Hours(kNow, 20));
+
+  const auto all = Must(store_->ListReferrals({}, {10, std::nullopt}));
+  ASSERT_EQ(all.size(), 5U);
+  EXPECT_EQ(all[0].code, bob_code.code);
+  EXPECT_EQ(all[0].referred_email, std::nullopt);  // a user without an email
+
+  const auto converted =
+      Must(store_->ListReferrals({std::nullopt, domain::ReferralStatus::kConverted}, {10, {}}));
+  ASSERT_EQ(converted.size(), 1U);
+  EXPECT_EQ(converted[0].referral.referred_user_id, referred[1]);
+  EXPECT_EQ(Must(store_->ListReferrals({alice, domain::ReferralStatus::kPending}, {10, {}})).size(),
+            3U);
+
+  const auto first = Must(store_->ListReferrals({alice, std::nullopt}, {3, std::nullopt}));
+  const auto rest = Must(store_->ListReferrals(
+      {alice, std::nullopt},
+      {3, domain::PageKey{first.back().referral.created_at, first.back().referral.id}}));
+  ASSERT_EQ(rest.size(), 1U);
+  EXPECT_EQ(rest[0].referral.referred_user_id, referred[0]);
+  EXPECT_EQ(Must(store_->FindReferralOf(referred[2]))->referrer_user_id, alice);
+  EXPECT_EQ(Must(store_->FindReferralOf(alice)), std::nullopt);
+}
+
+TEST_F(StoreTest, AuditIsPagedAfterAKey) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    const domain::AuditEntry e{NewId(),      "paged", "x",          domain::AuditStatus::kSuccess,
+                               std::nullopt, {},      std::nullopt, Hours(kNow, i % 2)};
+    ids.push_back(e.id);
+    MustOk(Step([&](WriteTx& tx) { return tx.AppendAudit(e); }));
+  }
+  const auto all = Must(store_->ListAudit(std::string("paged"), {10, std::nullopt}));
+  ASSERT_EQ(all.size(), 5U);
+  const auto after_two = Must(
+      store_->ListAudit(std::string("paged"), {2, domain::PageKey{all[1].created_at, all[1].id}}));
+  ASSERT_EQ(after_two.size(), 2U);
+  EXPECT_EQ(after_two[0].id, all[2].id);
+  EXPECT_EQ(after_two[1].id, all[3].id);
+}
+
+TEST_F(StoreTest, UpsertUserRefusesAnErasedUserAndErasingIsIdempotent) {
+  const std::string user = NewUser("gone@example.com");
+  EXPECT_EQ(Must(Step([&](WriteTx& tx) { return tx.MarkUserErased(NewId(), kNow); })),
+            std::nullopt);
+  const auto first = Must(Step([&](WriteTx& tx) { return tx.MarkUserErased(user, kNow); }));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->email, "gone@example.com");
+  EXPECT_FALSE(first->already_erased);
+  EXPECT_EQ(first->erased_at, kNow);
+  const auto again =
+      Must(Step([&](WriteTx& tx) { return tx.MarkUserErased(user, Hours(kNow, 1)); }));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->email, std::nullopt);
+  EXPECT_TRUE(again->already_erased);
+  EXPECT_EQ(again->erased_at, kNow);  // the first erasure's time stays
+
+  const auto stored = Must(store_->FindUser(user));
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->email, std::nullopt);
+  EXPECT_EQ(stored->erased_at, kNow);
+  // The provisioning step refuses it, with or without an email claim, and writes nothing.
+  for (const auto& email :
+       {std::optional<std::string>("gone@example.com"), std::optional<std::string>()}) {
+    const Status upserted = Step([&](WriteTx& tx) { return tx.UpsertUser({user, email}, kNow); });
+    ASSERT_FALSE(upserted);
+    EXPECT_EQ(upserted.error().reason, Reason::kUserErased);
+  }
+  EXPECT_EQ(Must(store_->FindUser(user))->email, std::nullopt);
+  // Everyone else is provisioned as before.
+  const std::string other = NewUser("other@example.com");
+  MustOk(Step([&](WriteTx& tx) { return tx.UpsertUser({other, "new@example.com"}, kNow); }));
+  EXPECT_EQ(Must(store_->FindUser(other))->email, "new@example.com");
+}
+
+TEST_F(StoreTest, ErasureScrubsTheEmailFromEveryTableAndKeepsTheCounts) {
+  const std::string email = "erase.me+tag@example.com";
+  const auto p = NewPendingPair();
+  const std::string user = NewUser(email);
+  const auto code = NewCode(user);
+  ASSERT_TRUE(Track(p.code, user));  // the user is referred by p.referrer
+  ASSERT_TRUE(Convert(user));
+  const std::string bystander = NewUser("bystander@example.com");
+
+  // Free text that holds the email (as an earlier version, or a message, might have stored it).
+  const domain::AuditEntry about{NewId(),
+                                 "referral",
+                                 "note",
+                                 domain::AuditStatus::kFailed,
+                                 user,
+                                 {{"contact", email}, {"text", "mail " + email + " today"}},
+                                 "could not reach " + email,
+                                 kNow};
+  const domain::AuditEntry other{NewId(),      "referral",
+                                 "note",       domain::AuditStatus::kSuccess,
+                                 bystander,    {{"contact", std::string("bystander@example.com")}},
+                                 std::nullopt, kNow};
+  MustOk(Step([&](WriteTx& tx) { return tx.AppendAudit(about); }));
+  MustOk(Step([&](WriteTx& tx) { return tx.AppendAudit(other); }));
+  const auto event =
+      domain::MakeEvent(NewId(), kNow, domain::events::BadgeAwarded{NewId(), user, "for " + email});
+  AppendEvents({event});
+  ASSERT_TRUE(InsertKey(NewCompletedKey(user, "k1", {201, "", "{\"email\":\"" + email + "\"}"})));
+  ASSERT_TRUE(InsertKey(NewCompletedKey(bystander, "k2", {200, "", "{\"to\":\"" + email + "\"}"})));
+
+  const auto stats_before = Must(store_->GetReferrerStats(p.referrer));
+  const auto analytics_before = Must(store_->Analytics(std::nullopt, kNow));
+
+  const auto erase = [&] {
+    return Must(Step([&](WriteTx& tx) -> Result<std::int64_t> {
+      auto erased = tx.MarkUserErased(user, kNow);
+      if (!erased) return erased.error();
+      if ((*erased)->email) {
+        if (auto scrubbed = tx.ScrubEmail(*(*erased)->email); !scrubbed) return scrubbed.error();
+      }
+      auto deactivated = tx.DeactivateCodesOf(user);
+      if (!deactivated) return deactivated;
+      if (auto dropped = tx.DeleteIdempotencyKeysOf(user); !dropped) return dropped.error();
+      return deactivated;
+    }));
+  };
+  EXPECT_EQ(erase(), 1);
+  EXPECT_EQ(erase(), 0);  // again: nothing left to do
+
+  EXPECT_EQ(db_->Scalar("SELECT count(*) FROM users WHERE email = '" + email + "'"), "0");
+  EXPECT_EQ(Must(store_->FindUser(bystander))->email, "bystander@example.com");
+  for (const auto& entry : Must(store_->ListAudit(std::nullopt, {100, std::nullopt}))) {
+    for (const auto& [key, value] : entry.details) {
+      if (const auto* text = std::get_if<std::string>(&value)) {
+        EXPECT_EQ(text->find(email), std::string::npos) << key;
+      }
+    }
+    EXPECT_EQ(entry.error_message.value_or("").find(email), std::string::npos);
+    if (entry.id == about.id) {
+      EXPECT_EQ(entry.details, (domain::Details{{"contact", std::string("[erased]")},
+                                                {"text", std::string("mail [erased] today")}}));
+    }
+    if (entry.id == other.id) {
+      EXPECT_EQ(entry.details, other.details);
+    }
+  }
+  domain::EventPosition next;
+  const auto events = ReadAtLeast(next, 1);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(std::get<domain::events::BadgeAwarded>(events[0].data).badge, "for [erased]");
+  EXPECT_EQ(FindKey(user, "k1"), std::nullopt);  // the user's own keys are dropped
+  const auto kept = FindKey(bystander, "k2");
+  ASSERT_TRUE(kept && kept->response);
+  EXPECT_EQ(kept->response->body, "{\"to\":\"[erased]\"}");
+
+  EXPECT_EQ(Must(store_->FindNewestCode(user))->is_active, false);
+  EXPECT_EQ(code.user_id, user);
+  EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)), stats_before);
+  auto analytics_after = Must(store_->Analytics(std::nullopt, kNow));
+  EXPECT_EQ(analytics_after.active_codes, analytics_before.active_codes - 1);
+  EXPECT_EQ(analytics_after.expired_codes, analytics_before.expired_codes + 1);
+  analytics_after.active_codes = analytics_before.active_codes;
+  analytics_after.expired_codes = analytics_before.expired_codes;
+  EXPECT_EQ(analytics_after, analytics_before);
+  // The aggregates still agree with a recount of the base tables.
+  EXPECT_EQ(Must(store_->RecountReadModels(kNow)).analytics.at(0),
+            Must(store_->Analytics(std::nullopt, kNow)));
+}
+
+TEST_F(StoreTest, ExportHoldsEveryRowThatConcernsTheUser) {
+  EXPECT_EQ(Must(store_->ExportUser(NewId())), std::nullopt);
+  const auto p = NewPendingPair();
+  const std::string user = p.referred;
+  const auto code = NewCode(user);
+  const std::string friend_id = NewUser();
+  ASSERT_TRUE(Track(code, friend_id, Hours(kNow, 1)));
+  ASSERT_TRUE(Convert(friend_id, Hours(kNow, 2)));  // a reward for the user
+  ASSERT_TRUE(Must(Step([&](WriteTx& tx) {
+    return tx.InsertSubscription({NewId(), user, "premium", "active", "sandbox", "ref", kNow});
+  })));
+  const domain::AuditEntry mine{NewId(), "referral", "x",          domain::AuditStatus::kSuccess,
+                                user,    {},         std::nullopt, kNow};
+  const domain::AuditEntry naming{NewId(),      "referral",
+                                  "y",          domain::AuditStatus::kSuccess,
+                                  friend_id,    {{"referrerUserId", user}},
+                                  std::nullopt, kNow};
+  const domain::AuditEntry unrelated{
+      NewId(), "referral", "z", domain::AuditStatus::kSuccess, friend_id, {}, std::nullopt, kNow};
+  for (const auto& e : {mine, naming, unrelated}) {
+    MustOk(Step([&](WriteTx& tx) { return tx.AppendAudit(e); }));
+  }
+  AppendEvents(
+      {domain::MakeEvent(NewId(), kNow, domain::events::CodeGenerated{code.code, user, kNow}),
+       MakeEvent(2)});
+
+  const auto exported = Must(store_->ExportUser(user));
+  ASSERT_TRUE(exported);
+  EXPECT_EQ(exported->user.id, user);
+  ASSERT_EQ(exported->codes.size(), 1U);
+  EXPECT_EQ(exported->codes[0].id, code.id);
+  ASSERT_EQ(exported->referrals_made.size(), 1U);
+  EXPECT_EQ(exported->referrals_made[0].referred_user_id, friend_id);
+  ASSERT_TRUE(exported->referred_by);
+  EXPECT_EQ(exported->referred_by->referrer_user_id, p.referrer);
+  ASSERT_EQ(exported->rewards.size(), 1U);
+  EXPECT_EQ(exported->subscriptions.size(), 1U);
+  std::set<std::string> logs;
+  for (const auto& e : exported->automation_logs) logs.insert(e.id);
+  EXPECT_EQ(logs, (std::set<std::string>{mine.id, naming.id}));
+  ASSERT_EQ(exported->events.size(), 1U);
+  EXPECT_EQ(exported->events[0].type(), domain::EventType::kCodeGenerated);
 }
 
 // --- races: exactly once, within one handle and across two (as two processes would) ----------
@@ -1073,7 +1355,7 @@ TEST_F(StoreTest, RaceConversionOneReward) {
       if (Convert(p.referred, kNow, AddDays(kNow, 90), store)) ++conversions;
     });
     EXPECT_EQ(conversions.load(), 1);
-    EXPECT_EQ(Must(store_->ListRewards(p.referrer)).size(), 1U);
+    EXPECT_EQ(Must(store_->ListRewards(p.referrer, {})).size(), 1U);
     EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).converted_referrals, 1);
   }
 }
@@ -1140,7 +1422,7 @@ TEST_F(StoreTest, RaceInsertBadgeOneBadge) {
     });
     EXPECT_EQ(granted.load(), 1);
     int badges = 0;
-    for (const auto& r : Must(store_->ListRewards(master))) {
+    for (const auto& r : Must(store_->ListRewards(master, {}))) {
       if (r.type == domain::RewardType::kBadge) ++badges;
     }
     EXPECT_EQ(badges, 1);
@@ -1883,7 +2165,7 @@ class WebhookStoreTest : public StoreTest {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
     while (true) {
       Must((store ? store : store_.get())->FanOutEvents(kNow, 2));
-      auto deliveries = Must(store_->ListDeliveries(endpoint_id, 500));
+      auto deliveries = Must(store_->ListDeliveries(endpoint_id, {500, std::nullopt}));
       if (deliveries.size() >= count || std::chrono::steady_clock::now() > deadline) {
         return deliveries;
       }
@@ -1945,7 +2227,20 @@ TEST_F(WebhookStoreTest, AnEndpointGetsTheEventsAfterItsRegistrationOfTheTypesIt
   }
   // Newest first: the last event appended leads.
   EXPECT_EQ(delivered.front().event_id, after.back().id);
-  EXPECT_EQ(Must(store_->ListDeliveries(all.id, 3)).size(), 3U);
+  EXPECT_EQ(Must(store_->ListDeliveries(all.id, {3, std::nullopt})).size(), 3U);
+  // Paged after a (created_at, event_seq) key, the pages add up to the whole listing.
+  std::vector<std::string> paged;
+  std::optional<domain::PageKey> cursor;
+  do {
+    const auto page = Must(store_->ListDeliveries(all.id, {2, cursor}));
+    for (const auto& d : page) paged.push_back(d.event_id);
+    cursor = page.size() == 2 ? std::optional<domain::PageKey>(domain::PageKey{
+                                    page.back().created_at, std::to_string(page.back().event_seq)})
+                              : std::nullopt;
+  } while (cursor);
+  std::vector<std::string> whole;
+  for (const auto& d : delivered) whole.push_back(d.event_id);
+  EXPECT_EQ(paged, whole);
 
   std::vector<domain::Event> wanted;
   for (const auto& e : after) {
@@ -1985,7 +2280,7 @@ TEST_F(WebhookStoreTest, FanOutRacedOverFourHandlesCreatesEachDeliveryOnce) {
     created += Must(store_->FanOutEvents(kNow, 3)).created;
   }
   EXPECT_EQ(created.load(), 40);
-  const auto delivered = Must(store_->ListDeliveries(endpoint.id, 500));
+  const auto delivered = Must(store_->ListDeliveries(endpoint.id, {500, std::nullopt}));
   EXPECT_EQ(delivered.size(), 40U);
   EXPECT_EQ(EventIds(delivered), EventIds(appended));
 }
@@ -2040,7 +2335,7 @@ TEST_F(WebhookStoreTest, AClaimIsExclusiveUntilItsLeaseExpiresAndOnlyItsHolderRe
   attempt.lease = second_lease;
   EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(attempt)));
   EXPECT_FALSE(Must(store_->RecordDeliveryAttempt(attempt)));  // recorded once: lease dropped
-  auto listed = Must(store_->ListDeliveries(endpoint.id, 10));
+  auto listed = Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt}));
   ASSERT_EQ(listed.size(), 1U);
   EXPECT_EQ(listed[0].attempt, 1);
   EXPECT_EQ(listed[0].status, domain::DeliveryStatus::kPending);
@@ -2060,7 +2355,7 @@ TEST_F(WebhookStoreTest, AClaimIsExclusiveUntilItsLeaseExpiresAndOnlyItsHolderRe
   EXPECT_TRUE(Must(store_->RecordDeliveryAttempt(
       domain::DeliveryAttempt{endpoint.id, event.id, fourth->lease,
                               domain::DeliveryStatus::kSucceeded, 204, due, std::nullopt})));
-  listed = Must(store_->ListDeliveries(endpoint.id, 10));
+  listed = Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt}));
   EXPECT_EQ(listed[0].attempt, 2);
   EXPECT_EQ(listed[0].status, domain::DeliveryStatus::kSucceeded);
   EXPECT_EQ(listed[0].response_status, 204);
@@ -2078,7 +2373,7 @@ TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDel
   MustOk(store_->InsertWebhook(endpoint));
   const auto other = MakeWebhook(NewId(), std::nullopt);
   MustOk(store_->InsertWebhook(other));
-  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, 10)).empty());
+  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt})).empty());
 
   // From the start: every event, although registered after them; again from the first one's
   // position: the two after it, started over.
@@ -2094,7 +2389,7 @@ TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDel
   const TimePoint later = Hours(kNow, 1);
   EXPECT_EQ(Must(store_->RequeueDeliveries(endpoint.id, after_first, later)),
             std::optional<std::int64_t>(2));
-  const auto deliveries = Must(store_->ListDeliveries(endpoint.id, 10));
+  const auto deliveries = Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt}));
   ASSERT_EQ(deliveries.size(), 3U);
   for (const auto& d : deliveries) {
     if (d.event_id == before[0].id) continue;
@@ -2103,11 +2398,11 @@ TEST_F(WebhookStoreTest, RequeueStartsTheEndpointsEventsAfterTheCursorOverAndDel
     EXPECT_EQ(d.next_attempt_at, later);
     EXPECT_EQ(d.response_status, std::nullopt);
   }
-  EXPECT_TRUE(Must(store_->ListDeliveries(other.id, 10)).empty());
+  EXPECT_TRUE(Must(store_->ListDeliveries(other.id, {10, std::nullopt})).empty());
 
   // Deleting the endpoint drops its deliveries: none is claimed any more.
   EXPECT_TRUE(Must(store_->DeleteWebhook(endpoint.id)));
-  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, 10)).empty());
+  EXPECT_TRUE(Must(store_->ListDeliveries(endpoint.id, {10, std::nullopt})).empty());
   EXPECT_EQ(Must(store_->ClaimDelivery(Hours(kNow, 2), Hours(kNow, 3), NewId())), std::nullopt);
 }
 

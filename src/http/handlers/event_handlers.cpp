@@ -1,8 +1,8 @@
 // /api/admin/events: the event outbox, paged in commit order with an opaque cursor.
 
 #include "domain/events.hpp"
+#include "domain/paging.hpp"
 #include "domain/store.hpp"
-#include "http/cursor.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
 #include "http/json_mapping.hpp"
@@ -10,7 +10,7 @@
 namespace referrald::http {
 
 Response HandleListEvents(const Request& request, const Dependencies& deps) {
-  auto after = ParseEventCursor(request.QueryParam("after"));
+  auto after = domain::ParseEventCursor(request.QueryParam("after"));
   if (!after) return ErrorResponse(after.error(), request);
   auto limit = domain::ParseEventLimit(request.QueryParam("limit"));
   if (!limit) return ErrorResponse(limit.error(), request);

@@ -13,6 +13,7 @@ Response HandleGetCode(const Request& request, const Dependencies& deps);
 Response HandleTrack(const Request& request, const Dependencies& deps);
 Response HandleStats(const Request& request, const Dependencies& deps);
 Response HandleRewards(const Request& request, const Dependencies& deps);
+Response HandleMyReferrals(const Request& request, const Dependencies& deps);
 Response HandleClaimReward(const Request& request, const Dependencies& deps);
 Response HandleLeaderboard(const Request& request, const Dependencies& deps);
 Response HandleAnalytics(const Request& request, const Dependencies& deps);
@@ -45,5 +46,10 @@ Response HandleListWebhooks(const Request& request, const Dependencies& deps);
 Response HandleDeleteWebhook(const Request& request, const Dependencies& deps);
 Response HandleListDeliveries(const Request& request, const Dependencies& deps);
 Response HandleReplayWebhook(const Request& request, const Dependencies& deps);
+// /api/admin/referrals and /api/admin/users (personal data)
+Response HandleAdminReferrals(const Request& request, const Dependencies& deps);
+Response HandleUserLookup(const Request& request, const Dependencies& deps);
+Response HandleUserExport(const Request& request, const Dependencies& deps);
+Response HandleEraseUser(const Request& request, const Dependencies& deps);
 
 }  // namespace referrald::http

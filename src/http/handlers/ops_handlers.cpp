@@ -1,6 +1,7 @@
 // Operational routes: /health and /metrics (no auth), the admin job trigger and audit log.
 
 #include "domain/jobs.hpp"
+#include "domain/paging.hpp"
 #include "domain/store.hpp"
 #include "http/error_mapping.hpp"
 #include "http/handlers/handlers.hpp"
@@ -12,8 +13,6 @@
 namespace referrald::http {
 
 namespace {
-constexpr int kDefaultLogLimit = 50;
-constexpr int kMaxLogLimit = 500;
 constexpr std::size_t kMaxServiceLength = 100;
 
 double UptimeSeconds(const Dependencies& deps) {
@@ -58,8 +57,9 @@ Response HandleRunJob(const Request& request, const Dependencies& deps) {
 }
 
 Response HandleAutomationLogs(const Request& request, const Dependencies& deps) {
-  auto limit = ParseIntParam(request, "limit", kDefaultLogLimit, 1, kMaxLogLimit);
-  if (!limit) return ErrorResponse(limit.error(), request);
+  auto page = domain::ParsePageRequest(request.QueryParam("limit"), request.QueryParam("after"),
+                                       domain::PageKeyKind::kUuid);
+  if (!page) return ErrorResponse(page.error(), request);
   std::optional<std::string> service;
   if (auto value = request.QueryParam("service"); value && !value->empty()) {
     if (value->size() > kMaxServiceLength) {
@@ -68,9 +68,14 @@ Response HandleAutomationLogs(const Request& request, const Dependencies& deps) 
     }
     service = std::string(*value);
   }
-  auto entries = deps.store.ListAudit(service, *limit);
+  auto entries = domain::FetchPage<domain::AuditEntry>(
+      *page, [&](const domain::PageRequest& probe) { return deps.store.ListAudit(service, probe); },
+      [](const domain::AuditEntry& e) {
+        return domain::PageKey{e.created_at, e.id};
+      });
   if (!entries) return ErrorResponse(entries.error(), request);
-  return JsonResponse(status::kOk, AuditEntriesJson(*entries));
+  return PageResponse(request, AuditEntriesJson(entries->items), entries->next,
+                      domain::PageKeyKind::kUuid);
 }
 
 }  // namespace referrald::http

@@ -2,6 +2,7 @@
 // success is rendered through a WriteAnswer, inside the use case's transaction when the request
 // holds an Idempotency-Key (http/idempotency.hpp).
 
+#include "domain/paging.hpp"
 #include "domain/referral_service.hpp"
 #include "domain/rules.hpp"
 #include "http/error_mapping.hpp"
@@ -60,9 +61,23 @@ Response HandleStats(const Request& request, const Dependencies& deps) {
 }
 
 Response HandleRewards(const Request& request, const Dependencies& deps) {
-  auto rewards = deps.referrals.Rewards(request.caller.user_id);
+  auto page = domain::ParsePageRequest(request.QueryParam("limit"), request.QueryParam("after"),
+                                       domain::PageKeyKind::kUuid);
+  if (!page) return ErrorResponse(page.error(), request);
+  auto rewards = deps.referrals.Rewards(request.caller.user_id, *page);
   if (!rewards) return ErrorResponse(rewards.error(), request);
-  return JsonResponse(status::kOk, RewardsJson(*rewards, deps.clock.Now()));
+  return PageResponse(request, RewardsJson(rewards->items, deps.clock.Now()), rewards->next,
+                      domain::PageKeyKind::kUuid);
+}
+
+Response HandleMyReferrals(const Request& request, const Dependencies& deps) {
+  auto page = domain::ParsePageRequest(request.QueryParam("limit"), request.QueryParam("after"),
+                                       domain::PageKeyKind::kUuid);
+  if (!page) return ErrorResponse(page.error(), request);
+  auto referrals = deps.referrals.ReferralsMade(request.caller.user_id, *page);
+  if (!referrals) return ErrorResponse(referrals.error(), request);
+  return PageResponse(request, MyReferralsJson(referrals->items), referrals->next,
+                      domain::PageKeyKind::kUuid);
 }
 
 Response HandleClaimReward(const Request& request, const Dependencies& deps) {

@@ -1,5 +1,6 @@
 // /api/admin/webhooks: register, list and delete endpoints; an endpoint's deliveries; replay.
 
+#include "domain/paging.hpp"
 #include "domain/webhook_service.hpp"
 #include "domain/webhooks.hpp"
 #include "http/error_mapping.hpp"
@@ -32,11 +33,13 @@ Response HandleDeleteWebhook(const Request& request, const Dependencies& deps) {
 }
 
 Response HandleListDeliveries(const Request& request, const Dependencies& deps) {
-  auto limit = domain::ParseDeliveryLimit(request.QueryParam("limit"));
-  if (!limit) return ErrorResponse(limit.error(), request);
-  auto deliveries = deps.webhooks.Deliveries(request.RouteParam("id"), *limit);
+  auto page = domain::ParsePageRequest(request.QueryParam("limit"), request.QueryParam("after"),
+                                       domain::PageKeyKind::kSequence);
+  if (!page) return ErrorResponse(page.error(), request);
+  auto deliveries = deps.webhooks.Deliveries(request.RouteParam("id"), *page);
   if (!deliveries) return ErrorResponse(deliveries.error(), request);
-  return JsonResponse(status::kOk, DeliveriesJson(*deliveries));
+  return PageResponse(request, DeliveriesJson(deliveries->items), deliveries->next,
+                      domain::PageKeyKind::kSequence);
 }
 
 Response HandleReplayWebhook(const Request& request, const Dependencies& deps) {

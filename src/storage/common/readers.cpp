@@ -13,7 +13,7 @@ namespace {
 }  // namespace
 
 domain::User ReadUser(const Row& row) {
-  return domain::User{row.Text(0), row.OptText(1), row.Time(2), row.OptTime(3)};
+  return domain::User{row.Text(0), row.OptText(1), row.Time(2), row.OptTime(3), row.OptTime(4)};
 }
 
 domain::ReferralCode ReadCode(const Row& row) {
@@ -26,6 +26,10 @@ domain::Referral ReadReferral(const Row& row) {
   if (!status) Corrupt("unknown referral status in a row");
   return domain::Referral{row.Text(0), row.Text(1), row.Text(2),   row.Text(3),
                           *status,     row.Time(5), row.OptTime(6)};
+}
+
+domain::ReferralListing ReadReferralListing(const Row& row) {
+  return domain::ReferralListing{ReadReferral(row), row.Text(7), row.OptText(8)};
 }
 
 domain::Reward ReadReward(const Row& row) {
@@ -108,6 +112,7 @@ domain::WebhookDelivery ReadDelivery(const Row& row) {
   delivery.last_attempt_at = row.OptTime(6);
   delivery.next_attempt_at = row.OptTime(7);
   delivery.created_at = row.Time(8);
+  delivery.event_seq = row.Int(9);
   return delivery;
 }
 

@@ -10,7 +10,7 @@
 
 namespace referrald::storage {
 
-// id, email, created_at, premium_until
+// id, email, created_at, premium_until, erased_at
 domain::User ReadUser(const Row& row);
 // id, user_id, code, is_active, created_at, expires_at
 domain::ReferralCode ReadCode(const Row& row);
@@ -19,6 +19,8 @@ domain::Referral ReadReferral(const Row& row);
 // id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
 // source_referral_id, claimable_at (never NULL: coalesce it with created_at), revoked_at
 domain::Reward ReadReward(const Row& row);
+// the referral's columns (as ReadReferral), then the code's text and the referred user's email
+domain::ReferralListing ReadReferralListing(const Row& row);
 // id, user_id, tier, status, provider, provider_ref, created_at
 domain::Subscription ReadSubscription(const Row& row);
 // id, service, action, status, user_id, details, error_message, created_at
@@ -28,7 +30,7 @@ domain::Event ReadEvent(const Row& row);
 // id, url, event_types, description, secret, created_at
 domain::WebhookEndpoint ReadWebhook(const Row& row);
 // endpoint_id, event_id, event_type, attempt, status, response_status, last_attempt_at,
-// next_attempt_at, created_at
+// next_attempt_at, created_at, event_seq
 domain::WebhookDelivery ReadDelivery(const Row& row);
 // the event's id, type, occurred_at, data, then endpoint_id, url, secret, attempt; `lease` is the
 // claim's token

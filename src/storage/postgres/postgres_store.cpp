@@ -9,6 +9,7 @@
 
 #include "codec/json_codec.hpp"
 #include "domain/errors.hpp"
+#include "domain/personal_data.hpp"
 #include "domain/rules.hpp"
 #include "storage/common/aggregates.hpp"
 #include "storage/common/guard.hpp"
@@ -57,11 +58,28 @@ VALUES ($1, $2, timezone('UTC', now())))sql";
 
 // --- users ------------------------------------------------------------------------------------
 constexpr char kSelectUser[] =
-    "SELECT id, email, created_at, premium_until FROM users WHERE id = $1";
+    "SELECT id, email, created_at, premium_until, erased_at FROM users WHERE id = $1";
+// Provisioning and the erased check in one statement (no round trip of its own). ON CONFLICT DO
+// UPDATE locks the existing row whatever its WHERE says, so the transaction holds the user's row:
+// an erasure (which updates that row) waits for it, or it waits for the erasure. The SELECT
+// reads erased_at after the CTE has run (it joins the CTE's count) with FOR SHARE, which in READ
+// COMMITTED returns the row's latest committed version — an erasure that committed while the
+// upsert waited is seen. (A row the CTE just inserted or updated is not returned: it is not
+// erased.) One row with erased_at set: the user is erased.
 constexpr char kUpsertUser[] = R"sql(
-INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3)
-ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email
-WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email)sql";
+WITH upserted AS (
+  INSERT INTO users (id, email, created_at) VALUES ($1::uuid, $2::text, $3::timestamp)
+  ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email
+  WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email
+    AND users.erased_at IS NULL
+  RETURNING 1)
+SELECT u.erased_at FROM users u, (SELECT count(*) FROM upserted) AS done
+WHERE u.id = $1::uuid
+FOR SHARE OF u)sql";
+// The email before the erasure and the first erasure's time, holding the row.
+constexpr char kLockUserState[] = "SELECT email, erased_at FROM users WHERE id = $1 FOR UPDATE";
+constexpr char kMarkUserErased[] =
+    "UPDATE users SET email = NULL, erased_at = coalesce(erased_at, $2) WHERE id = $1";
 constexpr char kLockPremiumUntil[] = "SELECT premium_until FROM users WHERE id = $1 FOR UPDATE";
 constexpr char kUpdatePremiumUntil[] = "UPDATE users SET premium_until = $2 WHERE id = $1";
 // A transaction-scoped lock on the unordered pair: (a, b) and (b, a) take the same lock.
@@ -90,6 +108,11 @@ SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
 WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1)sql";
 constexpr char kExpireCodes[] =
     "UPDATE referral_codes SET is_active = FALSE WHERE is_active AND expires_at <= $1";
+constexpr char kDeactivateCodesOfUser[] =
+    "UPDATE referral_codes SET is_active = FALSE WHERE user_id = $1 AND is_active";
+constexpr char kSelectCodesOfUser[] = R"sql(
+SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
+WHERE user_id = $1 ORDER BY created_at, id)sql";
 
 // --- referral links (migrations/postgres/0009_referral_links.sql) --------------------------------
 // $1 the code's text, $2 the day, $3 the visitor: the code, and whether the click is counted.
@@ -125,6 +148,29 @@ SELECT count(*) FROM counted)sql";
 constexpr char kSelectReferralOfReferred[] = R"sql(
 SELECT id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
 FROM referrals WHERE referred_user_id = $1)sql";
+// Keyset pages, newest first (domain/paging.hpp): $3/$4 the (created_at, id) to start after (a
+// bound above every row for the first page), $5 the limit. $2 the status, NULL for any.
+constexpr char kSelectReferralsOfReferrerPage[] = R"sql(
+SELECT r.id, r.referrer_user_id, r.referred_user_id, r.referral_code_id, r.status, r.created_at,
+       r.converted_at, c.code, u.email
+FROM referrals r
+JOIN referral_codes c ON c.id = r.referral_code_id
+LEFT JOIN users u ON u.id = r.referred_user_id
+WHERE r.referrer_user_id = $1::uuid AND ($2::text IS NULL OR r.status = $2::text)
+  AND (r.created_at, r.id) < ($3::timestamp, $4::uuid)
+ORDER BY r.created_at DESC, r.id DESC LIMIT $5::bigint)sql";
+// The same over every referrer: $1 the status, $2/$3 the bound, $4 the limit.
+constexpr char kSelectReferralsPage[] = R"sql(
+SELECT r.id, r.referrer_user_id, r.referred_user_id, r.referral_code_id, r.status, r.created_at,
+       r.converted_at, c.code, u.email
+FROM referrals r
+JOIN referral_codes c ON c.id = r.referral_code_id
+LEFT JOIN users u ON u.id = r.referred_user_id
+WHERE ($1::text IS NULL OR r.status = $1::text) AND (r.created_at, r.id) < ($2::timestamp, $3::uuid)
+ORDER BY r.created_at DESC, r.id DESC LIMIT $4::bigint)sql";
+constexpr char kSelectReferralsMade[] = R"sql(
+SELECT id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
+FROM referrals WHERE referrer_user_id = $1 ORDER BY created_at, id)sql";
 // The unique index on referred_user_id makes a second referrer a no-op.
 constexpr char kInsertReferral[] = R"sql(
 INSERT INTO referrals (id, referrer_user_id, referred_user_id, referral_code_id, status,
@@ -160,10 +206,16 @@ constexpr char kSelectReward[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
        source_referral_id, coalesce(claimable_at, created_at), revoked_at
 FROM user_rewards WHERE id = $1)sql";
+// $2/$3 the (created_at, id) to start after, $4 the limit.
+constexpr char kSelectRewardsPage[] = R"sql(
+SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+       source_referral_id, coalesce(claimable_at, created_at), revoked_at
+FROM user_rewards WHERE user_id = $1::uuid AND (created_at, id) < ($2::timestamp, $3::uuid)
+ORDER BY created_at DESC, id DESC LIMIT $4::bigint)sql";
 constexpr char kSelectRewardsOfUser[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
        source_referral_id, coalesce(claimable_at, created_at), revoked_at
-FROM user_rewards WHERE user_id = $1 ORDER BY created_at DESC, id DESC)sql";
+FROM user_rewards WHERE user_id = $1 ORDER BY created_at, id)sql";
 // The single conditional statement that makes a claim happen once: only past the hold, before
 // the window's end, and never after a revocation. A concurrent revocation holds the row: this
 // waits for it, then re-checks the conditions on the row as it committed.
@@ -188,6 +240,9 @@ WHERE t.total_referrals > 0 AND t.converted_referrals - t.revoked_conversions >=
 ORDER BY t.user_id)sql";
 
 // --- subscriptions ----------------------------------------------------------------------------
+constexpr char kSelectSubscriptionsOfUser[] = R"sql(
+SELECT id, user_id, tier, status, provider, provider_ref, created_at
+FROM subscriptions WHERE user_id = $1 ORDER BY created_at, id)sql";
 constexpr char kSelectActiveSubscription[] = R"sql(
 SELECT id, user_id, tier, status, provider, provider_ref, created_at
 FROM subscriptions WHERE user_id = $1 AND status = 'active')sql";
@@ -483,6 +538,7 @@ SET method = $3, path = $4, body_sha256 = $5, state = $6, owner = $7, lease_unti
 WHERE user_id = $1 AND idempotency_key = $2 AND owner = $14)sql";
 // The conditions are repeated on the deleted row itself: a key taken over since the batch was
 // chosen (created_at moved) is re-checked under its row lock and kept.
+constexpr char kDeleteIdempotencyKeysOfUser[] = "DELETE FROM idempotency_keys WHERE user_id = $1";
 constexpr char kDeleteExpiredIdempotencyKeys[] = R"sql(
 DELETE FROM idempotency_keys k
 USING (SELECT user_id, idempotency_key FROM idempotency_keys
@@ -496,12 +552,33 @@ constexpr char kInsertAudit[] = R"sql(
 INSERT INTO automation_logs (id, service, action, status, user_id, details, error_message,
                              created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8))sql";
+// $1/$2 the (created_at, id) to start after, $3 the limit; $4 the service.
 constexpr char kSelectAudit[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
-FROM automation_logs ORDER BY created_at DESC, id DESC LIMIT $1)sql";
+FROM automation_logs WHERE (created_at, id) < ($1::timestamp, $2::uuid)
+ORDER BY created_at DESC, id DESC LIMIT $3::bigint)sql";
 constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
-FROM automation_logs WHERE service = $1 ORDER BY created_at DESC, id DESC LIMIT $2)sql";
+FROM automation_logs WHERE service = $4::text AND (created_at, id) < ($1::timestamp, $2::uuid)
+ORDER BY created_at DESC, id DESC LIMIT $3::bigint)sql";
+// $1 the user's id: rows about the user, or naming it in their details.
+constexpr char kSelectAuditAboutUser[] = R"sql(
+SELECT id, service, action, status, user_id, details, error_message, created_at
+FROM automation_logs WHERE user_id = $1::uuid OR strpos(details::text, $1::text) > 0
+ORDER BY created_at, id)sql";
+// $1 the email as JSON text holds it (escaped, without quotes), $2 the email as is, $3 what
+// replaces it. (jsonb's text form escapes strings as the codec does.)
+constexpr char kScrubAudit[] = R"sql(
+UPDATE automation_logs
+SET details = replace(details::text, $1::text, $3::text)::jsonb,
+    error_message = replace(error_message, $2::text, $3::text)
+WHERE strpos(details::text, $1::text) > 0 OR strpos(error_message, $2::text) > 0)sql";
+constexpr char kScrubEvents[] = R"sql(
+UPDATE events SET data = replace(data::text, $1::text, $2::text)::jsonb
+WHERE strpos(data::text, $1::text) > 0)sql";
+constexpr char kScrubIdempotencyKeys[] = R"sql(
+UPDATE idempotency_keys SET response_body = replace(response_body, $1::text, $2::text)
+WHERE strpos(response_body, $1::text) > 0)sql";
 
 // --- events (the outbox; migrations/postgres/0004_events.sql argues the order) ------------------
 // tx_id defaults to the writing transaction's id.
@@ -516,6 +593,9 @@ SELECT id, type, occurred_at, data, tx_id::text AS tx_text, seq FROM events
 WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
   AND (tx_id, seq) > ($1::xid8, $2::bigint)
 ORDER BY tx_id, seq LIMIT $3)sql";
+constexpr char kSelectEventsAboutUser[] = R"sql(
+SELECT id, type, occurred_at, data FROM events WHERE strpos(data::text, $1::text) > 0
+ORDER BY tx_id, seq)sql";
 constexpr char kSelectEventsOfType[] = R"sql(
 SELECT id, type, occurred_at, data, tx_id::text AS tx_text, seq FROM events
 WHERE type = $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -543,11 +623,13 @@ SELECT id, url, event_types::text, description, secret, created_at FROM webhook_
 WHERE id = $1)sql";
 // Its deliveries go with it (ON DELETE CASCADE).
 constexpr char kDeleteWebhook[] = "DELETE FROM webhook_endpoints WHERE id = $1";
+// $2/$3 the (created_at, event_seq) to start after, $4 the limit.
 constexpr char kSelectDeliveries[] = R"sql(
 SELECT endpoint_id, event_id, event_type, attempt, status, response_status, last_attempt_at,
-       next_attempt_at, created_at
-FROM webhook_deliveries WHERE endpoint_id = $1
-ORDER BY created_at DESC, event_seq DESC LIMIT $2)sql";
+       next_attempt_at, created_at, event_seq
+FROM webhook_deliveries
+WHERE endpoint_id = $1::uuid AND (created_at, event_seq) < ($2::timestamp, $3::bigint)
+ORDER BY created_at DESC, event_seq DESC LIMIT $4::bigint)sql";
 // Endpoints with events after their cursor in the feed (a read, so that an idle poll locks
 // nothing).
 constexpr char kSelectWebhooksBehind[] = R"sql(
@@ -623,6 +705,22 @@ constexpr char kReleaseDelivery[] = R"sql(
 UPDATE webhook_deliveries SET lease_owner = NULL, lease_until = NULL
 WHERE endpoint_id = $1 AND event_id = $2 AND lease_owner = $3)sql";
 
+// Where a keyset page starts: after page.after, or above every row (the first page).
+struct PageBound {
+  std::string created_at;
+  std::string id;
+  int limit;
+};
+PageBound BoundOf(const domain::PageRequest& page) {
+  if (!page.after)
+    return {"infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff", std::max(page.limit, 0)};
+  return {FormatIso8601(page.after->created_at), page.after->id, std::max(page.limit, 0)};
+}
+// The same for a list whose tie-breaker is a sequence number.
+std::int64_t SeqBoundOf(const domain::PageRequest& page) {
+  return page.after ? std::stoll(page.after->id) : INT64_MAX;
+}
+
 // A transaction id as PostgreSQL prints an xid8.
 std::uint64_t ParseTxId(const std::string& text) {
   std::uint64_t value = 0;
@@ -663,7 +761,50 @@ class PostgresStore::Tx final : public domain::WriteTx {
 
   Status UpsertUser(const domain::Actor& actor, TimePoint now) override {
     return guard_("UpsertUser", [&]() -> Status {
-      conn_.Query(kUpsertUser, deadline_, actor.id, actor.email, now);
+      const auto result = conn_.Query(kUpsertUser, deadline_, actor.id, actor.email, now);
+      if (result.rows() > 0 && !result.row(0).IsNull(0)) return domain::errors::UserErased();
+      return {};
+    });
+  }
+
+  Result<std::optional<domain::ErasedUser>> MarkUserErased(const std::string& user_id,
+                                                           TimePoint now) override {
+    return guard_("MarkUserErased", [&]() -> Result<std::optional<domain::ErasedUser>> {
+      const auto locked = conn_.Query(kLockUserState, deadline_, user_id);
+      if (locked.rows() == 0) return std::optional<domain::ErasedUser>();
+      domain::ErasedUser erased;
+      erased.email = locked.row(0).OptText(0);
+      const auto before = locked.row(0).OptTime(1);
+      erased.already_erased = before.has_value();
+      erased.erased_at = before.value_or(now);
+      conn_.Query(kMarkUserErased, deadline_, user_id, now);
+      return std::optional<domain::ErasedUser>(std::move(erased));
+    });
+  }
+
+  Status ScrubEmail(const std::string& email) override {
+    return guard_("ScrubEmail", [&]() -> Status {
+      const std::string in_json = codec::JsonStringContent(email);
+      const std::string placeholder(domain::kErasedPlaceholder);
+      conn_.Query(kScrubAudit, deadline_, in_json, email, placeholder);
+      conn_.Query(kScrubEvents, deadline_, in_json, placeholder);
+      conn_.Query(kScrubIdempotencyKeys, deadline_, in_json, placeholder);
+      return {};
+    });
+  }
+
+  Result<std::int64_t> DeactivateCodesOf(const std::string& user_id) override {
+    return guard_("DeactivateCodesOf", [&]() -> Result<std::int64_t> {
+      const std::int64_t deactivated =
+          conn_.Query(kDeactivateCodesOfUser, deadline_, user_id).affected();
+      CodesDeactivated(deactivated);
+      return deactivated;
+    });
+  }
+
+  Status DeleteIdempotencyKeysOf(const std::string& user_id) override {
+    return guard_("DeleteIdempotencyKeysOf", [&]() -> Status {
+      conn_.Query(kDeleteIdempotencyKeysOfUser, deadline_, user_id);
       return {};
     });
   }
@@ -1142,15 +1283,88 @@ Result<std::optional<domain::Subscription>> PostgresStore::FindNewestSubscriptio
                  });
 }
 
-Result<std::vector<domain::Reward>> PostgresStore::ListRewards(const std::string& user_id) {
+Result<std::optional<domain::UserExport>> PostgresStore::ExportUser(const std::string& user_id) {
+  return Guarded(kBackend, "ExportUser", [&]() -> Result<std::optional<domain::UserExport>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    // One snapshot for every part of the document.
+    lease->ExecScript("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", deadline);
+    std::optional<domain::UserExport> out;
+    try {
+      const auto user = lease->Query(kSelectUser, deadline, user_id);
+      if (user.rows() > 0) {
+        out.emplace();
+        out->user = ReadUser(user.row(0));
+        const auto each = [&](const char* sql, const auto& add) {
+          const auto result = lease->Query(sql, deadline, user_id);
+          for (int i = 0; i < result.rows(); ++i) add(result.row(i));
+        };
+        each(kSelectCodesOfUser, [&](const auto& row) { out->codes.push_back(ReadCode(row)); });
+        each(kSelectReferralsMade,
+             [&](const auto& row) { out->referrals_made.push_back(ReadReferral(row)); });
+        each(kSelectReferralOfReferred,
+             [&](const auto& row) { out->referred_by = ReadReferral(row); });
+        each(kSelectRewardsOfUser,
+             [&](const auto& row) { out->rewards.push_back(ReadReward(row)); });
+        each(kSelectSubscriptionsOfUser,
+             [&](const auto& row) { out->subscriptions.push_back(ReadSubscription(row)); });
+        each(kSelectAuditAboutUser,
+             [&](const auto& row) { out->automation_logs.push_back(ReadAudit(row)); });
+        each(kSelectEventsAboutUser,
+             [&](const auto& row) { out->events.push_back(ReadEvent(row)); });
+      }
+    } catch (const StorageError&) {
+      RollbackQuietly(*lease, deadline);
+      throw;
+    }
+    lease->ExecScript(kCommit, deadline);
+    return out;
+  });
+}
+
+Result<std::vector<domain::Reward>> PostgresStore::ListRewards(const std::string& user_id,
+                                                               const domain::PageRequest& page) {
   return Guarded(kBackend, "ListRewards", [&]() -> Result<std::vector<domain::Reward>> {
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);
-    const auto result = lease->Query(kSelectRewardsOfUser, deadline, user_id);
+    const PageBound bound = BoundOf(page);
+    const auto result = lease->Query(kSelectRewardsPage, deadline, user_id, bound.created_at,
+                                     bound.id, bound.limit);
     std::vector<domain::Reward> rewards;
     rewards.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) rewards.push_back(ReadReward(result.row(i)));
     return rewards;
+  });
+}
+
+Result<std::vector<domain::ReferralListing>> PostgresStore::ListReferrals(
+    const domain::ReferralFilter& filter, const domain::PageRequest& page) {
+  return Guarded(kBackend, "ListReferrals", [&]() -> Result<std::vector<domain::ReferralListing>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const PageBound bound = BoundOf(page);
+    std::optional<std::string> status;
+    if (filter.status) status = std::string(domain::ToString(*filter.status));
+    const auto result =
+        filter.referrer_user_id
+            ? lease->Query(kSelectReferralsOfReferrerPage, deadline, *filter.referrer_user_id,
+                           status, bound.created_at, bound.id, bound.limit)
+            : lease->Query(kSelectReferralsPage, deadline, status, bound.created_at, bound.id,
+                           bound.limit);
+    std::vector<domain::ReferralListing> rows;
+    rows.reserve(static_cast<std::size_t>(result.rows()));
+    for (int i = 0; i < result.rows(); ++i) rows.push_back(ReadReferralListing(result.row(i)));
+    return rows;
+  });
+}
+
+Result<std::optional<domain::Referral>> PostgresStore::FindReferralOf(const std::string& user_id) {
+  return Guarded(kBackend, "FindReferralOf", [&]() -> Result<std::optional<domain::Referral>> {
+    const auto deadline = Deadline();
+    Lease lease = pool_->Acquire(deadline);
+    const auto result = lease->Query(kSelectReferralOfReferred, deadline, user_id);
+    if (result.rows() == 0) return std::optional<domain::Referral>();
+    return std::optional<domain::Referral>(ReadReferral(result.row(0)));
   });
 }
 
@@ -1258,13 +1472,15 @@ Result<std::vector<std::string>> PostgresStore::BadgeCandidates(std::int64_t thr
 }
 
 Result<std::vector<domain::AuditEntry>> PostgresStore::ListAudit(
-    const std::optional<std::string>& service, int limit) {
+    const std::optional<std::string>& service, const domain::PageRequest& page) {
   return Guarded(kBackend, "ListAudit", [&]() -> Result<std::vector<domain::AuditEntry>> {
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);
+    const PageBound bound = BoundOf(page);
     const auto result =
-        service ? lease->Query(kSelectAuditOfService, deadline, *service, std::max(limit, 0))
-                : lease->Query(kSelectAudit, deadline, std::max(limit, 0));
+        service ? lease->Query(kSelectAuditOfService, deadline, bound.created_at, bound.id,
+                               bound.limit, *service)
+                : lease->Query(kSelectAudit, deadline, bound.created_at, bound.id, bound.limit);
     std::vector<domain::AuditEntry> entries;
     entries.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) entries.push_back(ReadAudit(result.row(i)));
@@ -1340,11 +1556,13 @@ Result<bool> PostgresStore::DeleteWebhook(const std::string& id) {
 }
 
 Result<std::vector<domain::WebhookDelivery>> PostgresStore::ListDeliveries(
-    const std::string& endpoint_id, int limit) {
+    const std::string& endpoint_id, const domain::PageRequest& page) {
   return Guarded(kBackend, "ListDeliveries", [&]() -> Result<std::vector<domain::WebhookDelivery>> {
     const auto deadline = Deadline();
     Lease lease = pool_->Acquire(deadline);
-    const auto result = lease->Query(kSelectDeliveries, deadline, endpoint_id, std::max(limit, 0));
+    const PageBound bound = BoundOf(page);
+    const auto result = lease->Query(kSelectDeliveries, deadline, endpoint_id, bound.created_at,
+                                     SeqBoundOf(page), bound.limit);
     std::vector<domain::WebhookDelivery> deliveries;
     deliveries.reserve(static_cast<std::size_t>(result.rows()));
     for (int i = 0; i < result.rows(); ++i) deliveries.push_back(ReadDelivery(result.row(i)));

@@ -71,6 +71,12 @@ class PostgresStore final : public domain::Store {
   Result<std::optional<domain::Subscription>> FindNewestSubscription(
       const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
+  Result<std::optional<domain::UserExport>> ExportUser(const std::string& user_id) override;
+  Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id,
+                                                  const domain::PageRequest& page) override;
+  Result<std::vector<domain::ReferralListing>> ListReferrals(
+      const domain::ReferralFilter& filter, const domain::PageRequest& page) override;
+  Result<std::optional<domain::Referral>> FindReferralOf(const std::string& user_id) override;
   Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
   Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<int> window_days,
                                                             TimePoint now, int limit) override;
@@ -79,7 +85,7 @@ class PostgresStore final : public domain::Store {
                                                       std::int64_t last_day) override;
   Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
   Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
-                                                    int limit) override;
+                                                    const domain::PageRequest& page) override;
   // Lists only events of transactions below the statement's snapshot xmin, in (tx_id, seq)
   // order: see migrations/postgres/0004_events.sql for why that never skips one.
   Result<domain::EventPage> ListEvents(const domain::EventPosition& after,
@@ -88,8 +94,8 @@ class PostgresStore final : public domain::Store {
   Result<std::vector<domain::WebhookEndpoint>> ListWebhooks() override;
   Result<std::optional<domain::WebhookEndpoint>> FindWebhook(const std::string& id) override;
   Result<bool> DeleteWebhook(const std::string& id) override;
-  Result<std::vector<domain::WebhookDelivery>> ListDeliveries(const std::string& endpoint_id,
-                                                              int limit) override;
+  Result<std::vector<domain::WebhookDelivery>> ListDeliveries(
+      const std::string& endpoint_id, const domain::PageRequest& page) override;
   Result<domain::FanOutResult> FanOutEvents(TimePoint now, int batch) override;
   Result<std::optional<std::int64_t>> RequeueDeliveries(const std::string& endpoint_id,
                                                         const domain::EventPosition& after,

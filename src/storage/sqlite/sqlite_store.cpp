@@ -10,6 +10,7 @@
 
 #include "codec/json_codec.hpp"
 #include "domain/errors.hpp"
+#include "domain/personal_data.hpp"
 #include "domain/rules.hpp"
 #include "storage/common/aggregates.hpp"
 #include "storage/common/guard.hpp"
@@ -48,11 +49,14 @@ VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))sql";
 
 // --- users ------------------------------------------------------------------------------------
 constexpr char kSelectUser[] =
-    "SELECT id, email, created_at, premium_until FROM users WHERE id = ?1";
-constexpr char kUpsertUser[] = R"sql(
-INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)
-ON CONFLICT (id) DO UPDATE SET email = excluded.email
-WHERE excluded.email IS NOT NULL AND users.email IS NOT excluded.email)sql";
+    "SELECT id, email, created_at, premium_until, erased_at FROM users WHERE id = ?1";
+// Provisioning reads the row first (the transaction holds the only write lock): a user stored
+// as the token says costs this one lookup and no write, and an erased user is seen here.
+constexpr char kSelectUserState[] = "SELECT email, erased_at FROM users WHERE id = ?1";
+constexpr char kInsertUser[] = "INSERT INTO users (id, email, created_at) VALUES (?1, ?2, ?3)";
+constexpr char kUpdateUserEmail[] = "UPDATE users SET email = ?2 WHERE id = ?1";
+constexpr char kMarkUserErased[] =
+    "UPDATE users SET email = NULL, erased_at = coalesce(erased_at, ?2) WHERE id = ?1";
 constexpr char kSelectPremiumUntil[] = "SELECT premium_until FROM users WHERE id = ?1";
 constexpr char kUpdatePremiumUntil[] = "UPDATE users SET premium_until = ?2 WHERE id = ?1";
 
@@ -77,6 +81,11 @@ SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
 WHERE user_id = ?1 ORDER BY created_at DESC, id DESC LIMIT 1)sql";
 constexpr char kExpireCodes[] =
     "UPDATE referral_codes SET is_active = 0 WHERE is_active = 1 AND expires_at <= ?1";
+constexpr char kDeactivateCodesOfUser[] =
+    "UPDATE referral_codes SET is_active = 0 WHERE user_id = ?1 AND is_active = 1";
+constexpr char kSelectCodesOfUser[] = R"sql(
+SELECT id, user_id, code, is_active, created_at, expires_at FROM referral_codes
+WHERE user_id = ?1 ORDER BY created_at, id)sql";
 
 // --- referral links (migrations/sqlite/0010_referral_links.sql) ----------------------------------
 // ?1 the code's text, ?2 the day, ?3 the visitor: the code, and whether the click is counted.
@@ -94,6 +103,28 @@ ON CONFLICT DO NOTHING)sql";
 constexpr char kSelectReferralOfReferred[] = R"sql(
 SELECT id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
 FROM referrals WHERE referred_user_id = ?1)sql";
+// Keyset pages, newest first (domain/paging.hpp): ?3/?4 the (created_at, id) to start after (a
+// bound above every row for the first page), ?5 the limit. ?2 the status, NULL for any.
+constexpr char kSelectReferralsOfReferrerPage[] = R"sql(
+SELECT r.id, r.referrer_user_id, r.referred_user_id, r.referral_code_id, r.status, r.created_at,
+       r.converted_at, c.code, u.email
+FROM referrals r INDEXED BY idx_referrals_referrer_user_id
+JOIN referral_codes c ON c.id = r.referral_code_id
+LEFT JOIN users u ON u.id = r.referred_user_id
+WHERE r.referrer_user_id = ?1 AND (?2 IS NULL OR r.status = ?2) AND (r.created_at, r.id) < (?3, ?4)
+ORDER BY r.created_at DESC, r.id DESC LIMIT ?5)sql";
+// The same over every referrer: ?1 the status, ?2/?3 the bound, ?4 the limit.
+constexpr char kSelectReferralsPage[] = R"sql(
+SELECT r.id, r.referrer_user_id, r.referred_user_id, r.referral_code_id, r.status, r.created_at,
+       r.converted_at, c.code, u.email
+FROM referrals r INDEXED BY idx_referrals_created_at
+JOIN referral_codes c ON c.id = r.referral_code_id
+LEFT JOIN users u ON u.id = r.referred_user_id
+WHERE (?1 IS NULL OR r.status = ?1) AND (r.created_at, r.id) < (?2, ?3)
+ORDER BY r.created_at DESC, r.id DESC LIMIT ?4)sql";
+constexpr char kSelectReferralsMade[] = R"sql(
+SELECT id, referrer_user_id, referred_user_id, referral_code_id, status, created_at, converted_at
+FROM referrals WHERE referrer_user_id = ?1 ORDER BY created_at, id)sql";
 // The unique index on referred_user_id makes a second referrer a no-op.
 constexpr char kInsertReferral[] = R"sql(
 INSERT INTO referrals (id, referrer_user_id, referred_user_id, referral_code_id, status,
@@ -127,10 +158,16 @@ constexpr char kSelectReward[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
        source_referral_id, coalesce(claimable_at, created_at), revoked_at
 FROM user_rewards WHERE id = ?1)sql";
+// ?2/?3 the (created_at, id) to start after, ?4 the limit.
+constexpr char kSelectRewardsPage[] = R"sql(
+SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
+       source_referral_id, coalesce(claimable_at, created_at), revoked_at
+FROM user_rewards WHERE user_id = ?1 AND (created_at, id) < (?2, ?3)
+ORDER BY created_at DESC, id DESC LIMIT ?4)sql";
 constexpr char kSelectRewardsOfUser[] = R"sql(
 SELECT id, user_id, reward_type, reward_value, is_claimed, created_at, claimed_at, expires_at,
        source_referral_id, coalesce(claimable_at, created_at), revoked_at
-FROM user_rewards WHERE user_id = ?1 ORDER BY created_at DESC, id DESC)sql";
+FROM user_rewards WHERE user_id = ?1 ORDER BY created_at, id)sql";
 // The single conditional statement that makes a claim happen once: only past the hold, before
 // the window's end, and never after a revocation.
 constexpr char kClaimReward[] = R"sql(
@@ -153,6 +190,9 @@ WHERE t.total_referrals > 0 AND t.converted_referrals - t.revoked_conversions >=
 ORDER BY t.user_id)sql";
 
 // --- subscriptions ----------------------------------------------------------------------------
+constexpr char kSelectSubscriptionsOfUser[] = R"sql(
+SELECT id, user_id, tier, status, provider, provider_ref, created_at
+FROM subscriptions WHERE user_id = ?1 ORDER BY created_at, id)sql";
 constexpr char kSelectActiveSubscription[] = R"sql(
 SELECT id, user_id, tier, status, provider, provider_ref, created_at
 FROM subscriptions WHERE user_id = ?1 AND status = 'active')sql";
@@ -415,6 +455,7 @@ SET method = ?3, path = ?4, body_sha256 = ?5, state = ?6, owner = ?7, lease_unti
     created_at = ?9, completed_at = ?10, response_status = ?11, response_headers = ?12,
     response_body = ?13
 WHERE user_id = ?1 AND idempotency_key = ?2 AND owner = ?14)sql";
+constexpr char kDeleteIdempotencyKeysOfUser[] = "DELETE FROM idempotency_keys WHERE user_id = ?1";
 constexpr char kDeleteExpiredIdempotencyKeys[] = R"sql(
 DELETE FROM idempotency_keys WHERE (user_id, idempotency_key) IN (
   SELECT user_id, idempotency_key FROM idempotency_keys
@@ -426,12 +467,31 @@ constexpr char kInsertAudit[] = R"sql(
 INSERT INTO automation_logs (id, service, action, status, user_id, details, error_message,
                              created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))sql";
+// ?1/?2 the (created_at, id) to start after, ?3 the limit; ?4 the service.
 constexpr char kSelectAudit[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
-FROM automation_logs ORDER BY created_at DESC, id DESC LIMIT ?1)sql";
+FROM automation_logs WHERE (created_at, id) < (?1, ?2)
+ORDER BY created_at DESC, id DESC LIMIT ?3)sql";
 constexpr char kSelectAuditOfService[] = R"sql(
 SELECT id, service, action, status, user_id, details, error_message, created_at
-FROM automation_logs WHERE service = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2)sql";
+FROM automation_logs WHERE service = ?4 AND (created_at, id) < (?1, ?2)
+ORDER BY created_at DESC, id DESC LIMIT ?3)sql";
+// ?1 the user's id: rows about the user, or naming it in their details.
+constexpr char kSelectAuditAboutUser[] = R"sql(
+SELECT id, service, action, status, user_id, details, error_message, created_at
+FROM automation_logs WHERE user_id = ?1 OR instr(details, ?1) > 0
+ORDER BY created_at, id)sql";
+// ?1 the email as JSON text holds it (escaped, without quotes), ?2 the email as is, ?3 what
+// replaces it.
+constexpr char kScrubAudit[] = R"sql(
+UPDATE automation_logs SET details = replace(details, ?1, ?3),
+                           error_message = replace(error_message, ?2, ?3)
+WHERE instr(details, ?1) > 0 OR instr(error_message, ?2) > 0)sql";
+constexpr char kScrubEvents[] =
+    "UPDATE events SET data = replace(data, ?1, ?2) WHERE instr(data, ?1) > 0";
+constexpr char kScrubIdempotencyKeys[] = R"sql(
+UPDATE idempotency_keys SET response_body = replace(response_body, ?1, ?2)
+WHERE instr(response_body, ?1) > 0)sql";
 
 // --- events (the outbox; migrations/sqlite/0005_events.sql says why seq order is commit order) --
 constexpr char kInsertEvent[] = R"sql(
@@ -442,6 +502,8 @@ WHERE seq > ?1 ORDER BY seq LIMIT ?2)sql";
 constexpr char kSelectEventsOfType[] = R"sql(
 SELECT id, type, occurred_at, data, seq FROM events
 WHERE type = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)sql";
+constexpr char kSelectEventsAboutUser[] = R"sql(
+SELECT id, type, occurred_at, data, seq FROM events WHERE instr(data, ?1) > 0 ORDER BY seq)sql";
 
 // --- webhooks (migrations/sqlite/0007_webhooks.sql) -------------------------------------------
 // A new endpoint's cursor: the end of the feed as this write transaction sees it.
@@ -457,11 +519,12 @@ WHERE id = ?1)sql";
 constexpr char kDeleteDeliveriesOfWebhook[] =
     "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1";
 constexpr char kDeleteWebhook[] = "DELETE FROM webhook_endpoints WHERE id = ?1";
+// ?2/?3 the (created_at, event_seq) to start after, ?4 the limit.
 constexpr char kSelectDeliveries[] = R"sql(
 SELECT endpoint_id, event_id, event_type, attempt, status, response_status, last_attempt_at,
-       next_attempt_at, created_at
-FROM webhook_deliveries WHERE endpoint_id = ?1
-ORDER BY created_at DESC, event_seq DESC LIMIT ?2)sql";
+       next_attempt_at, created_at, event_seq
+FROM webhook_deliveries WHERE endpoint_id = ?1 AND (created_at, event_seq) < (?2, ?3)
+ORDER BY created_at DESC, event_seq DESC LIMIT ?4)sql";
 // Read first, so that an idle poll takes no write lock.
 constexpr char kSelectWebhookCursors[] = "SELECT id, cursor_seq FROM webhook_endpoints ORDER BY id";
 constexpr char kSelectFeedEnd[] = "SELECT coalesce(max(seq), 0) FROM events";
@@ -522,6 +585,22 @@ WHERE endpoint_id = ?1 AND event_id = ?2 AND lease_owner = ?3)sql";
 // SQLite serialises writers: one shard of the program-wide aggregates is enough.
 constexpr int kShards = 1;
 
+// Where a keyset page starts: after page.after, or above every row (the first page). Timestamps
+// are FormatIso8601 text, so "9999…" sorts after each; ids are lowercase hex, so "~" does.
+struct PageBound {
+  std::string created_at;
+  std::string id;
+  int limit;
+};
+PageBound BoundOf(const domain::PageRequest& page) {
+  if (!page.after) return {"9999-12-31T23:59:59.999Z", "~", std::max(page.limit, 0)};
+  return {FormatIso8601(page.after->created_at), page.after->id, std::max(page.limit, 0)};
+}
+// The same for a list whose tie-breaker is a sequence number.
+std::int64_t SeqBoundOf(const domain::PageRequest& page) {
+  return page.after ? std::stoll(page.after->id) : INT64_MAX;
+}
+
 // The period's first instant as stored text, '' for all time (every timestamp sorts after '').
 std::string SinceText(std::optional<int> window_days, TimePoint now) {
   if (!window_days) return {};
@@ -548,7 +627,64 @@ class SqliteStore::Tx final : public domain::WriteTx {
 
   Status UpsertUser(const domain::Actor& actor, TimePoint now) override {
     return guard_("UpsertUser", [&]() -> Status {
-      Stmt(conn_, kUpsertUser).Bind(actor.id, actor.email, now).Run();
+      std::optional<std::string> email;
+      {
+        Stmt select(conn_, kSelectUserState);
+        select.Bind(actor.id);
+        if (!select.Step()) {
+          Stmt(conn_, kInsertUser).Bind(actor.id, actor.email, now).Run();
+          return {};
+        }
+        if (!select.IsNull(1)) return domain::errors::UserErased();
+        email = select.OptText(0);
+      }
+      if (actor.email && email != actor.email) {
+        Stmt(conn_, kUpdateUserEmail).Bind(actor.id, actor.email).Run();
+      }
+      return {};
+    });
+  }
+
+  Result<std::optional<domain::ErasedUser>> MarkUserErased(const std::string& user_id,
+                                                           TimePoint now) override {
+    return guard_("MarkUserErased", [&]() -> Result<std::optional<domain::ErasedUser>> {
+      domain::ErasedUser erased;
+      {
+        Stmt select(conn_, kSelectUserState);
+        select.Bind(user_id);
+        if (!select.Step()) return std::optional<domain::ErasedUser>();
+        erased.email = select.OptText(0);
+        const auto before = select.OptTime(1);
+        erased.already_erased = before.has_value();
+        erased.erased_at = before.value_or(now);
+      }
+      Stmt(conn_, kMarkUserErased).Bind(user_id, now).Run();
+      return std::optional<domain::ErasedUser>(std::move(erased));
+    });
+  }
+
+  Status ScrubEmail(const std::string& email) override {
+    return guard_("ScrubEmail", [&]() -> Status {
+      const std::string in_json = codec::JsonStringContent(email);
+      Stmt(conn_, kScrubAudit).Bind(in_json, email, domain::kErasedPlaceholder).Run();
+      Stmt(conn_, kScrubEvents).Bind(in_json, domain::kErasedPlaceholder).Run();
+      Stmt(conn_, kScrubIdempotencyKeys).Bind(in_json, domain::kErasedPlaceholder).Run();
+      return {};
+    });
+  }
+
+  Result<std::int64_t> DeactivateCodesOf(const std::string& user_id) override {
+    return guard_("DeactivateCodesOf", [&]() -> Result<std::int64_t> {
+      Stmt(conn_, kDeactivateCodesOfUser).Bind(user_id).Run();
+      const std::int64_t deactivated = conn_.Changes();
+      CodesDeactivated(deactivated);
+      return deactivated;
+    });
+  }
+
+  Status DeleteIdempotencyKeysOf(const std::string& user_id) override {
+    return guard_("DeleteIdempotencyKeysOf", [&]() -> Status {
+      Stmt(conn_, kDeleteIdempotencyKeysOfUser).Bind(user_id).Run();
       return {};
     });
   }
@@ -1118,14 +1254,76 @@ Result<std::optional<domain::Subscription>> SqliteStore::FindNewestSubscription(
                  });
 }
 
-Result<std::vector<domain::Reward>> SqliteStore::ListRewards(const std::string& user_id) {
+Result<std::optional<domain::UserExport>> SqliteStore::ExportUser(const std::string& user_id) {
+  return Guarded(kBackend, "ExportUser", [&]() -> Result<std::optional<domain::UserExport>> {
+    ReadLease lease = AcquireReader();
+    sqlite::ReadTransaction snapshot(*lease);
+    domain::UserExport out;
+    {
+      Stmt select(*lease, kSelectUser);
+      select.Bind(user_id);
+      if (!select.Step()) return std::optional<domain::UserExport>();
+      out.user = ReadUser(select);
+    }
+    const auto each = [&](const char* sql, const auto& add) {
+      Stmt select(*lease, sql);
+      select.Bind(user_id);
+      while (select.Step()) add(select);
+    };
+    each(kSelectCodesOfUser, [&](const Stmt& row) { out.codes.push_back(ReadCode(row)); });
+    each(kSelectReferralsMade,
+         [&](const Stmt& row) { out.referrals_made.push_back(ReadReferral(row)); });
+    each(kSelectReferralOfReferred, [&](const Stmt& row) { out.referred_by = ReadReferral(row); });
+    each(kSelectRewardsOfUser, [&](const Stmt& row) { out.rewards.push_back(ReadReward(row)); });
+    each(kSelectSubscriptionsOfUser,
+         [&](const Stmt& row) { out.subscriptions.push_back(ReadSubscription(row)); });
+    each(kSelectAuditAboutUser,
+         [&](const Stmt& row) { out.automation_logs.push_back(ReadAudit(row)); });
+    each(kSelectEventsAboutUser, [&](const Stmt& row) { out.events.push_back(ReadEvent(row)); });
+    return std::optional<domain::UserExport>(std::move(out));
+  });
+}
+
+Result<std::vector<domain::Reward>> SqliteStore::ListRewards(const std::string& user_id,
+                                                             const domain::PageRequest& page) {
   return Guarded(kBackend, "ListRewards", [&]() -> Result<std::vector<domain::Reward>> {
     ReadLease lease = AcquireReader();
-    Stmt select(*lease, kSelectRewardsOfUser);
-    select.Bind(user_id);
+    const PageBound bound = BoundOf(page);
+    Stmt select(*lease, kSelectRewardsPage);
+    select.Bind(user_id, bound.created_at, bound.id, bound.limit);
     std::vector<domain::Reward> rewards;
     while (select.Step()) rewards.push_back(ReadReward(select));
     return rewards;
+  });
+}
+
+Result<std::vector<domain::ReferralListing>> SqliteStore::ListReferrals(
+    const domain::ReferralFilter& filter, const domain::PageRequest& page) {
+  return Guarded(kBackend, "ListReferrals", [&]() -> Result<std::vector<domain::ReferralListing>> {
+    ReadLease lease = AcquireReader();
+    const PageBound bound = BoundOf(page);
+    std::optional<std::string> status;
+    if (filter.status) status = std::string(domain::ToString(*filter.status));
+    Stmt select(*lease,
+                filter.referrer_user_id ? kSelectReferralsOfReferrerPage : kSelectReferralsPage);
+    if (filter.referrer_user_id) {
+      select.Bind(*filter.referrer_user_id, status, bound.created_at, bound.id, bound.limit);
+    } else {
+      select.Bind(status, bound.created_at, bound.id, bound.limit);
+    }
+    std::vector<domain::ReferralListing> rows;
+    while (select.Step()) rows.push_back(ReadReferralListing(select));
+    return rows;
+  });
+}
+
+Result<std::optional<domain::Referral>> SqliteStore::FindReferralOf(const std::string& user_id) {
+  return Guarded(kBackend, "FindReferralOf", [&]() -> Result<std::optional<domain::Referral>> {
+    ReadLease lease = AcquireReader();
+    Stmt select(*lease, kSelectReferralOfReferred);
+    select.Bind(user_id);
+    if (!select.Step()) return std::optional<domain::Referral>();
+    return std::optional<domain::Referral>(ReadReferral(select));
   });
 }
 
@@ -1246,14 +1444,15 @@ Result<std::vector<std::string>> SqliteStore::BadgeCandidates(std::int64_t thres
 }
 
 Result<std::vector<domain::AuditEntry>> SqliteStore::ListAudit(
-    const std::optional<std::string>& service, int limit) {
+    const std::optional<std::string>& service, const domain::PageRequest& page) {
   return Guarded(kBackend, "ListAudit", [&]() -> Result<std::vector<domain::AuditEntry>> {
     ReadLease lease = AcquireReader();
+    const PageBound bound = BoundOf(page);
     Stmt select(*lease, service ? kSelectAuditOfService : kSelectAudit);
     if (service) {
-      select.Bind(*service, std::max(limit, 0));
+      select.Bind(bound.created_at, bound.id, bound.limit, *service);
     } else {
-      select.Bind(std::max(limit, 0));
+      select.Bind(bound.created_at, bound.id, bound.limit);
     }
     std::vector<domain::AuditEntry> entries;
     while (select.Step()) entries.push_back(ReadAudit(select));
@@ -1332,11 +1531,12 @@ Result<bool> SqliteStore::DeleteWebhook(const std::string& id) {
 }
 
 Result<std::vector<domain::WebhookDelivery>> SqliteStore::ListDeliveries(
-    const std::string& endpoint_id, int limit) {
+    const std::string& endpoint_id, const domain::PageRequest& page) {
   return Guarded(kBackend, "ListDeliveries", [&]() -> Result<std::vector<domain::WebhookDelivery>> {
     ReadLease lease = AcquireReader();
+    const PageBound bound = BoundOf(page);
     Stmt select(*lease, kSelectDeliveries);
-    select.Bind(endpoint_id, std::max(limit, 0));
+    select.Bind(endpoint_id, bound.created_at, SeqBoundOf(page), bound.limit);
     std::vector<domain::WebhookDelivery> deliveries;
     while (select.Step()) deliveries.push_back(ReadDelivery(select));
     return deliveries;

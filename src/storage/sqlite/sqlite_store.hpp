@@ -67,6 +67,12 @@ class SqliteStore final : public domain::Store {
   Result<std::optional<domain::Subscription>> FindNewestSubscription(
       const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
+  Result<std::optional<domain::UserExport>> ExportUser(const std::string& user_id) override;
+  Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id,
+                                                  const domain::PageRequest& page) override;
+  Result<std::vector<domain::ReferralListing>> ListReferrals(
+      const domain::ReferralFilter& filter, const domain::PageRequest& page) override;
+  Result<std::optional<domain::Referral>> FindReferralOf(const std::string& user_id) override;
   Result<domain::ReferrerStats> GetReferrerStats(const std::string& user_id) override;
   Result<std::vector<domain::LeaderboardEntry>> Leaderboard(std::optional<int> window_days,
                                                             TimePoint now, int limit) override;
@@ -75,15 +81,15 @@ class SqliteStore final : public domain::Store {
                                                       std::int64_t last_day) override;
   Result<std::vector<std::string>> BadgeCandidates(std::int64_t threshold) override;
   Result<std::vector<domain::AuditEntry>> ListAudit(const std::optional<std::string>& service,
-                                                    int limit) override;
+                                                    const domain::PageRequest& page) override;
   Result<domain::EventPage> ListEvents(const domain::EventPosition& after,
                                        std::optional<domain::EventType> type, int limit) override;
   Status InsertWebhook(const domain::WebhookEndpoint& endpoint) override;
   Result<std::vector<domain::WebhookEndpoint>> ListWebhooks() override;
   Result<std::optional<domain::WebhookEndpoint>> FindWebhook(const std::string& id) override;
   Result<bool> DeleteWebhook(const std::string& id) override;
-  Result<std::vector<domain::WebhookDelivery>> ListDeliveries(const std::string& endpoint_id,
-                                                              int limit) override;
+  Result<std::vector<domain::WebhookDelivery>> ListDeliveries(
+      const std::string& endpoint_id, const domain::PageRequest& page) override;
   Result<domain::FanOutResult> FanOutEvents(TimePoint now, int batch) override;
   Result<std::optional<std::int64_t>> RequeueDeliveries(const std::string& endpoint_id,
                                                         const domain::EventPosition& after,
