@@ -300,7 +300,8 @@ json AdminReferralsJson(const std::vector<domain::ReferralListing>& rows) {
   return out;
 }
 
-json UserLookupJson(const domain::UserLookup& lookup, TimePoint now) {
+json UserLookupJson(const domain::UserLookup& lookup, TimePoint now,
+                    std::string_view public_base_url) {
   json referrer = nullptr;
   if (lookup.referred_by) {
     referrer = {{"userId", lookup.referred_by->referrer_user_id},
@@ -312,7 +313,7 @@ json UserLookupJson(const domain::UserLookup& lookup, TimePoint now) {
           {"createdAt", FormatIso8601(lookup.user.created_at)},
           {"premiumUntil", OptionalTime(lookup.user.premium_until)},
           {"erasedAt", OptionalTime(lookup.user.erased_at)},
-          {"code", lookup.code ? CodeJson(*lookup.code, now) : json(nullptr)},
+          {"code", lookup.code ? CodeJson(*lookup.code, now, public_base_url) : json(nullptr)},
           {"referrer", std::move(referrer)},
           {"stats", StatsJson(lookup.stats)},
           {"rewards", RewardsJson(lookup.rewards, now)},

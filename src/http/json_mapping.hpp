@@ -98,7 +98,8 @@ nlohmann::json MyReferralsJson(const std::vector<domain::ReferralListing>& rows)
 // (GET /api/admin/referrals)
 nlohmann::json AdminReferralsJson(const std::vector<domain::ReferralListing>& rows);
 // {id, email, createdAt, premiumUntil, erasedAt, code, referrer, stats, rewards, subscription}
-nlohmann::json UserLookupJson(const domain::UserLookup& lookup, TimePoint now);
+nlohmann::json UserLookupJson(const domain::UserLookup& lookup, TimePoint now,
+                              std::string_view public_base_url);
 // {user, codes, referralsMade, referredBy, rewards, subscriptions, automationLogs, events}
 nlohmann::json UserExportJson(const domain::UserExport& exported);
 // {message, reward: {id, rewardType, rewardValue, claimedAt}}

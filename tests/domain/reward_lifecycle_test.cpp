@@ -75,9 +75,9 @@ class RewardLifecycleTest : public ::testing::Test {
     return created->conversion->reward;
   }
   Reward StoredReward(const std::string& user_id, const std::string& reward_id) {
-    auto rewards = Referrals().Rewards(user_id);
+    auto rewards = Referrals().Rewards(user_id, {});
     EXPECT_TRUE(rewards);
-    for (const auto& r : *rewards) {
+    for (const auto& r : rewards->items) {
       if (r.id == reward_id) return r;
     }
     ADD_FAILURE() << "no reward " << reward_id;
@@ -112,7 +112,7 @@ class RewardLifecycleTest : public ::testing::Test {
   }
   std::size_t CountEvents(EventType type) { return EventsOf(type).size(); }
   std::int64_t CountAudit(const std::string& service, const std::string& action) {
-    auto rows = store_->ListAudit(service, 500);
+    auto rows = store_->ListAudit(service, {500, std::nullopt});
     std::int64_t n = 0;
     for (const auto& r : *rows) n += r.action == action ? 1 : 0;
     return n;
@@ -513,7 +513,9 @@ TEST_F(RewardLifecycleTest, RaceCancelAndBadgeJob) {
     EXPECT_EQ(rerun->details.at(0),
               (std::pair<std::string, AuditValue>{"badgesGranted", std::int64_t{0}}));
     int badges = 0;
-    for (const auto& r : *Referrals().Rewards(alice.id))
+    const auto alice_rewards = Referrals().Rewards(alice.id, {});
+    EXPECT_TRUE(alice_rewards);
+    for (const auto& r : alice_rewards->items)
       badges += r.type == RewardType::kBadge ? 1 : 0;
     EXPECT_LE(badges, 1);
   }

@@ -1929,7 +1929,7 @@ TEST_F(RewardLifecycleStoreTest, HeldRewardKeepsItsHoldAndClaimsOnlyFromItsEnd) 
   const auto p = NewPendingPair();
   const TimePoint claimable = AddDays(kNow, 7);
   const auto reward = ConvertHeld(p.referred, kNow, claimable).reward;
-  const auto stored = Must(store_->ListRewards(p.referrer));
+  const auto stored = Must(store_->ListRewards(p.referrer, {}));
   ASSERT_EQ(stored.size(), 1U);
   EXPECT_EQ(stored[0].claimable_at, claimable);
   EXPECT_EQ(stored[0].expires_at, AddDays(claimable, 90));
@@ -1993,7 +1993,7 @@ TEST_F(RewardLifecycleStoreTest, RewardStoredWithoutClaimableAtReadsAsClaimableF
   const auto reward = ConvertHeld(p.referred, kNow, AddDays(kNow, 7)).reward;
   ASSERT_TRUE(db_->TryExec("UPDATE user_rewards SET claimable_at = NULL WHERE id = '" + reward.id +
                            "'"));  // a row from before the hold existed
-  const auto stored = Must(store_->ListRewards(p.referrer));
+  const auto stored = Must(store_->ListRewards(p.referrer, {}));
   ASSERT_EQ(stored.size(), 1U);
   EXPECT_EQ(stored[0].claimable_at, kNow);
   EXPECT_EQ(Revoke(*reward.source_referral_id, Hours(kNow, 1)), std::nullopt);
@@ -2063,7 +2063,7 @@ TEST_F(RewardLifecycleStoreTest, RaceRevokeAndClaimOneWinner) {
       }
     });
     EXPECT_EQ(claimed.load() + revoked.load(), 1);
-    const auto stored = Must(store_->ListRewards(p.referrer)).at(0);
+    const auto stored = Must(store_->ListRewards(p.referrer, {})).at(0);
     EXPECT_EQ(stored.is_claimed, claimed.load() == 1);
     EXPECT_EQ(stored.revoked_at.has_value(), revoked.load() == 1);
     EXPECT_EQ(Must(store_->GetReferrerStats(p.referrer)).revoked_conversions, revoked.load());

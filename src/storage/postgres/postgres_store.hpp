@@ -70,7 +70,6 @@ class PostgresStore final : public domain::Store {
       const std::string& user_id) override;
   Result<std::optional<domain::Subscription>> FindNewestSubscription(
       const std::string& user_id) override;
-  Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id) override;
   Result<std::optional<domain::UserExport>> ExportUser(const std::string& user_id) override;
   Result<std::vector<domain::Reward>> ListRewards(const std::string& user_id,
                                                   const domain::PageRequest& page) override;
