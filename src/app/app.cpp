@@ -191,10 +191,10 @@ Result<std::unique_ptr<App>> App::Create(Config config, std::shared_ptr<Clock> c
   options.cors_allowed_origins = s.config.cors_allowed_origins;
   options.json_access_log = s.config.log_format == "json";
   s.server = std::make_unique<http::Server>(
-      options, http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock,
-                                  *s.random, *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency,
-                                  *s.webhooks, *s.personal_data, s.started_at,
-                                  LinkOptionsOf(s.config)});
+      options,
+      http::Dependencies{*s.referrals, *s.subscriptions, *s.users, *s.store, *s.clock, *s.random,
+                         *s.jwt, *s.jobs, s.metrics, *s.abuse, *s.idempotency, *s.webhooks,
+                         *s.personal_data, s.started_at, LinkOptionsOf(s.config)});
   if (s.config.worker_enabled) {
     s.worker = std::make_unique<worker::Worker>(std::move(scheduler), *s.clock);
   }

@@ -30,7 +30,7 @@ Json JsonLine(std::chrono::system_clock::time_point time, std::string_view level
   if (!message.empty() && message.front() == kLogFieldsMarker) {
     Json fields = Json::parse(message.substr(1), nullptr, /*allow_exceptions=*/false);
     if (fields.is_object()) {
-      for (auto& [key, value] : fields.items()) line[key] = std::move(value);
+      for (const auto& [key, value] : fields.items()) line[key] = value;
       return line;
     }
     message.remove_prefix(1);

@@ -336,7 +336,7 @@ void Send(const restinio::request_handle_t& raw, const Response& response, bool 
 struct Server::Impl {
   Impl(ServerOptions opts, Dependencies dependencies)
       : options(std::move(opts)),
-        deps(dependencies),
+        deps(std::move(dependencies)),
         pipeline(deps, options),
         work_guard(asio::make_work_guard(io)) {}
 
@@ -418,7 +418,7 @@ struct Server::Impl {
 };
 
 Server::Server(ServerOptions options, Dependencies deps)
-    : impl_(std::make_unique<Impl>(std::move(options), deps)) {}
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(deps))) {}
 
 Server::~Server() { Stop(); }
 

@@ -515,8 +515,7 @@ TEST_F(RewardLifecycleTest, RaceCancelAndBadgeJob) {
     int badges = 0;
     const auto alice_rewards = Referrals().Rewards(alice.id, {});
     EXPECT_TRUE(alice_rewards);
-    for (const auto& r : alice_rewards->items)
-      badges += r.type == RewardType::kBadge ? 1 : 0;
+    for (const auto& r : alice_rewards->items) badges += r.type == RewardType::kBadge ? 1 : 0;
     EXPECT_LE(badges, 1);
   }
   ExpectReadModelsRight();

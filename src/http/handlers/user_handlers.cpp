@@ -26,7 +26,8 @@ Response HandleAdminReferrals(const Request& request, const Dependencies& deps) 
 Response HandleUserLookup(const Request& request, const Dependencies& deps) {
   auto lookup = deps.personal_data.Lookup(request.RouteParam("id"));
   if (!lookup) return ErrorResponse(lookup.error(), request);
-  return JsonResponse(status::kOk, UserLookupJson(*lookup, deps.clock.Now(), deps.links.public_base_url));
+  return JsonResponse(status::kOk,
+                      UserLookupJson(*lookup, deps.clock.Now(), deps.links.public_base_url));
 }
 
 Response HandleUserExport(const Request& request, const Dependencies& deps) {

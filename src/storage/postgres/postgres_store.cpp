@@ -712,8 +712,9 @@ struct PageBound {
   int limit;
 };
 PageBound BoundOf(const domain::PageRequest& page) {
-  if (!page.after)
+  if (!page.after) {
     return {"infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff", std::max(page.limit, 0)};
+  }
   return {FormatIso8601(page.after->created_at), page.after->id, std::max(page.limit, 0)};
 }
 // The same for a list whose tie-breaker is a sequence number.
@@ -1671,9 +1672,8 @@ Result<domain::ReadModels> PostgresStore::RecountReadModels(TimePoint now) {
       const auto stats = lease->Query(kRecountStats, deadline);
       for (int i = 0; i < stats.rows(); ++i) {
         const auto row = stats.row(i);
-        models.stats[row.Text(0)] =
-            domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3),
-                                  row.Int(4), row.Int(5), row.Int(6)};
+        models.stats[row.Text(0)] = domain::ReferrerStats{row.Int(1), row.Int(2), row.Int(3),
+                                                          row.Int(4), row.Int(5), row.Int(6)};
       }
     }
     std::vector<std::optional<int>> periods{std::nullopt};
