@@ -61,21 +61,18 @@ constexpr char kSelectUser[] =
     "SELECT id, email, created_at, premium_until, erased_at FROM users WHERE id = $1";
 // Provisioning and the erased check in one statement (no round trip of its own). ON CONFLICT DO
 // UPDATE locks the existing row whatever its WHERE says, so the transaction holds the user's row:
-// an erasure (which updates that row) waits for it, or it waits for the erasure. The SELECT
-// reads erased_at after the CTE has run (it joins the CTE's count) with FOR SHARE, which in READ
-// COMMITTED returns the row's latest committed version — an erasure that committed while the
-// upsert waited is seen. (A row the CTE just inserted or updated is not returned: it is not
-// erased.) One row with erased_at set: the user is erased.
+// an erasure (which updates that row) waits for it, or it waits for the erasure and then judges
+// the WHERE on the row as the erasure committed it. An erased row takes a no-op update, which
+// returns its erased_at; a row the statement inserted or updated is not erased. One row with
+// erased_at set: the user is erased. (No second lock on the row: a FOR SHARE after the upsert's
+// own lock made PostgreSQL record both in a MultiXact on every write.)
 constexpr char kUpsertUser[] = R"sql(
-WITH upserted AS (
-  INSERT INTO users (id, email, created_at) VALUES ($1::uuid, $2::text, $3::timestamp)
-  ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email
-  WHERE EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email
-    AND users.erased_at IS NULL
-  RETURNING 1)
-SELECT u.erased_at FROM users u, (SELECT count(*) FROM upserted) AS done
-WHERE u.id = $1::uuid
-FOR SHARE OF u)sql";
+INSERT INTO users (id, email, created_at) VALUES ($1::uuid, $2::text, $3::timestamp)
+ON CONFLICT (id) DO UPDATE
+  SET email = CASE WHEN users.erased_at IS NULL THEN EXCLUDED.email ELSE users.email END
+  WHERE users.erased_at IS NOT NULL
+     OR (EXCLUDED.email IS NOT NULL AND users.email IS DISTINCT FROM EXCLUDED.email)
+RETURNING erased_at)sql";
 // The email before the erasure and the first erasure's time, holding the row.
 constexpr char kLockUserState[] = "SELECT email, erased_at FROM users WHERE id = $1 FOR UPDATE";
 constexpr char kMarkUserErased[] =
